@@ -1,0 +1,63 @@
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
+
+from accounts.forms import EmailAuthenticationForm
+from twofactor import services as twofactor_services
+
+
+class LoginView(auth_views.LoginView):
+    """Step 1: e-mail and password (Django's LoginView keeps its security decorators)."""
+
+    form_class = EmailAuthenticationForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        user = form.get_user()
+        if not twofactor_services.is_two_factor_enabled(user=user):
+            return super().form_valid(form)
+        # Password right, second factor still to come: the user is NOT logged in.
+        twofactor_services.begin_pending_login(
+            request=self.request, user=user, next_url=self.get_redirect_url()
+        )
+        return redirect("twofactor:login_code")
+
+
+class LogoutView(auth_views.LogoutView):
+    # Django's LogoutView accepts POST only: a GET (an <img src> on another
+    # site, a prefetch) cannot log anyone out.
+    pass
+
+
+@login_required
+@never_cache
+def profile(request: HttpRequest) -> HttpResponse:
+    status = twofactor_services.get_status(user=request.user)
+    return render(request, "accounts/profile.html", {"two_factor": status})
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+    # post_reset_login stays False: logging in here would skip the second factor.
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"

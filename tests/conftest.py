@@ -1,0 +1,79 @@
+"""Shared fixtures: users, a user with an active authenticator, and codes at a given time."""
+
+from collections.abc import Callable
+from datetime import datetime
+
+import pyotp
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from twofactor import services
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture password
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate limits and cached sessions must not leak between tests (locmem or Redis).
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    def make(email: str = "ann@example.com", **extra):
+        extra.setdefault("name", "Ann Example")
+        return get_user_model().objects.create_user(email=email, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def user(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def staff_user(make_user):
+    return make_user("staff@example.com", name="Sam Staff", is_staff=True)
+
+
+@pytest.fixture
+def enrolled(db) -> Callable[..., str]:
+    """Turn on 2FA for a user; returns the secret. Burns the step of `at` (default: now)."""
+
+    def enroll(user, *, at: datetime | None = None) -> str:
+        at = at or timezone.now()
+        device = services.begin_enrollment(user=user, now=at)
+        secret = device.secret
+        services.confirm_enrollment(user=user, code=pyotp.TOTP(secret).at(at), now=at)
+        return secret
+
+    return enroll
+
+
+@pytest.fixture
+def user_with_totp(user, enrolled):
+    """(user, secret) for a user whose 2FA was switched on two minutes ago."""
+    secret = enrolled(user, at=timezone.now() - timezone.timedelta(minutes=2))
+    return user, secret
+
+
+@pytest.fixture
+def totp_code() -> Callable[..., str]:
+    """totp_code(secret, at=datetime, steps=0): the app's code, `steps` steps away from `at`."""
+
+    def code(secret: str, *, at: datetime | None = None, steps: int = 0) -> str:
+        at = at or timezone.now()
+        return pyotp.TOTP(secret).at(at, counter_offset=steps)
+
+    return code

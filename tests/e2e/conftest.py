@@ -1,0 +1,94 @@
+"""Real-browser tests: Playwright driving Debian's chromium against a live server.
+
+Playwright cannot download its own browser here, so chromium is launched by
+path. Outside CI a missing chromium skips these tests with the reason; with
+REQUIRE_BROWSER=1 (set by .ci/run) they fail instead.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the
+# tests make to create their starting users are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _chromium_path() -> str | None:
+    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
+
+
+def _require_tools(*tools: str) -> None:
+    missing = [tool for tool in tools if not shutil.which(tool)]
+    if missing:
+        reason = f"{', '.join(missing)} not installed (apt-get install {' '.join(missing)})"
+        if os.environ.get("REQUIRE_BROWSER") or os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    _require_tools("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=_chromium_path(), args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def oathtool():
+    _require_tools("oathtool")
+    return shutil.which("oathtool")
+
+
+@pytest.fixture(params=["desktop"])
+def viewport(request) -> dict:
+    return {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}[
+        request.param
+    ]
+
+
+@pytest.fixture
+def context(browser, viewport):
+    context = browser.new_context(viewport=viewport, accept_downloads=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, live_server):
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.base_url = live_server.url
+    yield page
+    page.close()
+
+
+@pytest.fixture
+def screenshot():
+    """screenshot(page, name): saves artifacts/screenshots/<name>.png (git-ignored)."""
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, **kwargs) -> Path:
+        path = SCREENSHOT_DIR / f"{name}.png"
+        page.screenshot(path=str(path), **kwargs)
+        return path
+
+    return take

@@ -1,0 +1,137 @@
+from datetime import datetime
+
+from django import forms
+from django.http import HttpRequest
+from django.utils import timezone
+
+from twofactor import otp, services
+
+
+def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
+    """What a user is told when a code is refused. Never says more than they need."""
+    server_time = now.astimezone(timezone.UTC).strftime("%H:%M:%S UTC")
+    if isinstance(error, services.AccountLocked):
+        minutes = max(1, round((error.until - now).total_seconds() / 60))
+        return (
+            "Too many wrong codes. For your security, code entry is locked until "
+            f"{error.until.astimezone(timezone.UTC):%H:%M} UTC (about {minutes} "
+            f"minute{'s' if minutes != 1 else ''} from now)."
+        )
+    if isinstance(error, services.ClockDrift):
+        seconds = abs(error.offset_seconds)
+        direction = "ahead of" if error.offset_seconds > 0 else "behind"
+        return (
+            f"That code is for a different time: your device's clock looks about {seconds} "
+            f"seconds off ({direction} the server). The server's time is {server_time}. "
+            "Turn on automatic date and time on your phone, then enter a new code."
+        )
+    if isinstance(error, services.CodeReplayed):
+        return (
+            "That code has already been used. Wait for the next code from your app "
+            "(a new one appears every 30 seconds)."
+        )
+    if isinstance(error, services.NotEnrolled):
+        return "This setup has expired. Close this dialog and start again."
+    return "That code is not right. Check your authenticator app and try again."
+
+
+class CodeField(forms.CharField):
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("strip", True)
+        super().__init__(**kwargs)
+
+
+class EnableForm(forms.Form):
+    code = CodeField(
+        label="Six-digit code",
+        help_text="The code your authenticator app shows for this account.",
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "one-time-code",
+                "autofocus": True,
+                "placeholder": "123 456",
+                "size": 8,
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        code = otp.normalize_totp_code(self.cleaned_data["code"])
+        if code is None:
+            raise forms.ValidationError("Enter the six digits shown in your authenticator app.")
+        return code
+
+
+class VerificationCodeForm(forms.Form):
+    """One field for an app code or a backup code, told apart by shape."""
+
+    code = CodeField(
+        label="Verification code",
+        help_text=(
+            "Enter the 6-digit code from your authenticator app, "
+            "or one of your backup codes (like abcde-fghjk)."
+        ),
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "autofocus": True,
+                "size": 12,
+            }
+        ),
+    )
+
+    def clean_code(self) -> str:
+        raw = self.cleaned_data["code"]
+        if otp.normalize_totp_code(raw) is None and otp.normalize_backup_code(raw) is None:
+            # A typo is not an attempt: it does not count towards the lock.
+            raise forms.ValidationError(
+                "Enter the 6-digit code from your app, or a backup code like abcde-fghjk."
+            )
+        return raw
+
+
+class SudoForm(forms.Form):
+    """Confirm it is really you: password, and a code when 2FA is active."""
+
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    code = CodeField(
+        label="Verification code",
+        required=False,
+        help_text="The 6-digit code from your authenticator app, or a backup code.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, request: HttpRequest, needs_code: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.request = request
+        self.needs_code = needs_code
+        if not needs_code:
+            del self.fields["code"]
+        else:
+            self.fields["code"].required = True
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        now = timezone.now()
+        try:
+            services.prove_identity(
+                request=self.request,
+                password=cleaned["password"],
+                code=cleaned.get("code"),
+                now=now,
+            )
+        except services.WrongPassword:
+            self.add_error("password", "That password is not right.")
+        except services.TwoFactorError as error:
+            self.add_error("code", code_error_message(error, now=now))
+        return cleaned

@@ -1,0 +1,75 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Exists, OuterRef, Q
+
+from twofactor import crypto
+
+
+class TOTPDevice(models.Model):
+    """A user's authenticator app: one per user, pending until the first valid code.
+
+    The replay guard (last_used_step) and the throttle (failure_count,
+    locked_until) live on this row, next to the secret they protect, so one row
+    lock serialises every check for the account across all app servers.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="totp_device"
+    )
+    encrypted_secret = models.TextField(editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Highest time step ever accepted (enrollment included); -1: none yet.
+    last_used_step = models.BigIntegerField(default=-1)
+    failure_count = models.PositiveIntegerField(default=0)
+    lock_count = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "TOTP device"
+        indexes = [
+            # "Activated" filters and sorts on this; partial so it stays small.
+            models.Index(
+                fields=["user", "confirmed_at"],
+                name="twofactor_confirmed_idx",
+                condition=Q(confirmed_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "active" if self.confirmed_at else "pending"
+        return f"TOTP device of user {self.user_id} ({state})"
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt_secret(self.encrypted_secret)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.encrypted_secret = crypto.encrypt_secret(value)
+
+
+class BackupCode(models.Model):
+    """One single-use backup code, stored only as a salted hash (all five share the salt)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backup_codes"
+    )
+    code_hash = models.CharField(max_length=255)
+    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "code_hash"], name="twofactor_backup_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"Backup code of user {self.user_id} ({'used' if self.used_at else 'unused'})"
+
+
+def two_factor_active_q(user_ref: str = "pk") -> Exists:
+    """An Exists() expression: does the user row (OuterRef(user_ref)) have an active device?
+
+    For annotating or filtering any user queryset in one indexed query.
+    """
+    return Exists(TOTPDevice.objects.filter(user=OuterRef(user_ref), confirmed_at__isnull=False))

@@ -1,0 +1,433 @@
+"""The actions that change two-factor state. Each one is atomic.
+
+Views call these and turn the exceptions below into messages. Nothing here
+reads a request except the pending-login and sudo helpers, which need the
+session (and Django's login()).
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model, login
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from twofactor import otp, signals
+from twofactor.models import BackupCode, TOTPDevice
+
+PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
+SUDO_SESSION_KEY = "twofactor_sudo"
+
+PENDING_ENROLLMENT_TTL = timedelta(minutes=10)
+PENDING_LOGIN_TTL = timedelta(minutes=10)
+SUDO_TTL = timedelta(minutes=10)
+
+MAX_FAILURES = 5
+FIRST_LOCK = timedelta(minutes=5)
+LONGEST_LOCK = timedelta(hours=1)
+
+METHOD_TOTP = "totp"
+METHOD_BACKUP = "backup"
+
+
+# --- Exceptions the views turn into messages --------------------------------------
+class TwoFactorError(Exception):
+    """Base class: a user-caused refusal, never a server error."""
+
+
+class InvalidCode(TwoFactorError):
+    pass
+
+
+class CodeReplayed(InvalidCode):
+    """The code's time step was already used (by this login or an earlier one)."""
+
+
+class ClockDrift(InvalidCode):
+    """The code belongs to a step outside the accepted window: the device clock is off."""
+
+    def __init__(self, offset_steps: int) -> None:
+        super().__init__(offset_steps)
+        self.offset_steps = offset_steps
+        self.offset_seconds = offset_steps * otp.PERIOD
+
+
+class AccountLocked(TwoFactorError):
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class NotEnrolled(TwoFactorError):
+    """No pending (or no active) device where one is needed."""
+
+
+class AlreadyEnabled(TwoFactorError):
+    pass
+
+
+class PendingLoginMissing(TwoFactorError):
+    pass
+
+
+class PendingLoginExpired(PendingLoginMissing):
+    pass
+
+
+class WrongPassword(TwoFactorError):
+    pass
+
+
+# --- Reading state -------------------------------------------------------------------
+@dataclass(frozen=True)
+class TwoFactorStatus:
+    active: bool
+    enabled_at: datetime | None
+    unused_backup_codes: int
+    has_backup_codes: bool
+
+
+def get_status(*, user: AbstractBaseUser) -> TwoFactorStatus:
+    device = TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).first()
+    codes = list(BackupCode.objects.filter(user=user).values_list("used_at", flat=True))
+    return TwoFactorStatus(
+        active=device is not None,
+        enabled_at=device.confirmed_at if device else None,
+        unused_backup_codes=sum(1 for used_at in codes if used_at is None),
+        has_backup_codes=bool(codes),
+    )
+
+
+def is_two_factor_enabled(*, user: AbstractBaseUser) -> bool:
+    return TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists()
+
+
+def unused_backup_code_count(*, user: AbstractBaseUser) -> int:
+    return BackupCode.objects.filter(user=user, used_at__isnull=True).count()
+
+
+# --- Enrollment ----------------------------------------------------------------------
+def begin_enrollment(*, user: AbstractBaseUser, now: datetime | None = None) -> TOTPDevice:
+    """The pending device to show in the enable dialog: the same secret for 10 minutes."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user).first()
+        if device is not None and device.confirmed_at is not None:
+            raise AlreadyEnabled
+        if device is not None and device.created_at > now - PENDING_ENROLLMENT_TTL:
+            return device
+        if device is not None:
+            device.delete()  # expired: never reuse a secret that was on screen that long
+        device = TOTPDevice(user=user, created_at=now)
+        device.secret = otp.generate_secret()
+        device.save()
+        # auto_now_add ignores the value given; keep the caller's clock for the TTL.
+        TOTPDevice.objects.filter(pk=device.pk).update(created_at=now)
+        device.created_at = now
+        return device
+
+
+def confirm_enrollment(
+    *, user: AbstractBaseUser, code: str, now: datetime | None = None
+) -> TOTPDevice:
+    """Activate the pending device if `code` is valid; the code's step is burnt."""
+    now = now or timezone.now()
+    normalized = otp.normalize_totp_code(code)
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(
+                user=user, confirmed_at__isnull=True, created_at__gt=now - PENDING_ENROLLMENT_TTL
+            )
+            .first()
+        )
+        if device is None:
+            raise NotEnrolled
+        if normalized is None:
+            raise InvalidCode
+        secret = device.secret
+        step = otp.match_totp(secret, normalized, now=now.timestamp())
+        if step is None:
+            drift = otp.find_drift(secret, normalized, now=now.timestamp())
+            raise ClockDrift(drift) if drift is not None else InvalidCode
+        activated = TOTPDevice.objects.filter(pk=device.pk, confirmed_at__isnull=True).update(
+            confirmed_at=now, last_used_step=step, failure_count=0, locked_until=None
+        )
+        if not activated:
+            raise NotEnrolled
+        device.refresh_from_db()
+        signals.two_factor_enabled.send(sender=type(user), user=user)
+        return device
+
+
+def disable_two_factor(*, user: AbstractBaseUser) -> None:
+    """Turn 2FA off: the device and every backup code go, in one transaction."""
+    with transaction.atomic():
+        deleted, _ = TOTPDevice.objects.filter(user=user).delete()
+        BackupCode.objects.filter(user=user).delete()
+        if deleted:
+            signals.two_factor_disabled.send(sender=type(user), user=user, actor=None, reason="")
+
+
+def reset_two_factor(*, user: AbstractBaseUser, actor: AbstractBaseUser, reason: str) -> None:
+    """Support's reset for a user who lost their phone: like disable, done by someone else."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("A reason is required.")
+    if actor.pk == user.pk:
+        raise PermissionError("Staff cannot reset their own two-factor authentication.")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCode.objects.filter(user=user).delete()
+        signals.two_factor_disabled.send(sender=type(user), user=user, actor=actor, reason=reason)
+
+
+# --- Backup codes --------------------------------------------------------------------------
+def regenerate_backup_codes(*, user: AbstractBaseUser) -> list[str]:
+    """A new set of five codes; the old set is gone in the same transaction.
+
+    The plain codes are returned once, for the page to show; only hashes are kept.
+    """
+    codes = otp.generate_backup_codes()
+    salt = otp.new_backup_code_salt()
+    with transaction.atomic():
+        if not TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists():
+            raise NotEnrolled
+        BackupCode.objects.filter(user=user).delete()
+        BackupCode.objects.bulk_create(
+            BackupCode(user=user, code_hash=otp.hash_backup_code(code, salt=salt)) for code in codes
+        )
+        signals.backup_codes_generated.send(sender=type(user), user=user, count=len(codes))
+    return codes
+
+
+# --- Verification (login step, sudo) -------------------------------------------------------
+@dataclass(frozen=True)
+class Verification:
+    method: str
+    remaining_backup_codes: int | None = None
+
+
+def verify_code(*, user: AbstractBaseUser, code: str, now: datetime | None = None) -> Verification:
+    """Check an app code or a backup code (told apart by shape) for an active device.
+
+    Throttled per account in the database: after MAX_FAILURES consecutive
+    failures every attempt, even a correct one, is refused until the lock ends.
+    The device row is locked for the whole check, so concurrent attempts on
+    any server are serialised and the count cannot be raced past the limit.
+    """
+    now = now or timezone.now()
+    error: TwoFactorError | None = None
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed_at__isnull=False)
+            .first()
+        )
+        if device is None:
+            raise NotEnrolled
+        # Refuse before any HMAC or key derivation: a locked account costs no CPU.
+        if device.locked_until is not None and device.locked_until > now:
+            raise AccountLocked(device.locked_until)
+
+        totp_code = otp.normalize_totp_code(code)
+        if totp_code is not None:
+            method = METHOD_TOTP
+            result, error = _check_totp(device, totp_code, now=now)
+        else:
+            method = METHOD_BACKUP
+            result, error = _check_backup_code(user, code, now=now)
+
+        if error is None:
+            TOTPDevice.objects.filter(pk=device.pk).update(
+                failure_count=0, lock_count=0, locked_until=None
+            )
+            if method == METHOD_BACKUP:
+                signals.backup_code_used.send(
+                    sender=type(user), user=user, remaining=result.remaining_backup_codes
+                )
+            return result
+
+        error = _record_failure(device, user=user, method=method, error=error, now=now)
+    raise error
+
+
+def use_backup_code(*, user: AbstractBaseUser, code: str, now: datetime | None = None) -> int:
+    """Spend one backup code (throttled like any code); returns how many remain."""
+    if otp.normalize_backup_code(code) is None:
+        raise InvalidCode
+    return verify_code(user=user, code=code, now=now).remaining_backup_codes or 0
+
+
+def _check_totp(
+    device: TOTPDevice, code: str, *, now: datetime
+) -> tuple[Verification | None, TwoFactorError | None]:
+    secret = device.secret
+    step = otp.match_totp(secret, code, now=now.timestamp())
+    if step is None:
+        drift = otp.find_drift(secret, code, now=now.timestamp())
+        return None, (ClockDrift(drift) if drift is not None else InvalidCode())
+    # Conditional UPDATE: only a step newer than every accepted one wins, even
+    # on a database where select_for_update is a no-op.
+    advanced = TOTPDevice.objects.filter(pk=device.pk, last_used_step__lt=step).update(
+        last_used_step=step
+    )
+    if not advanced:
+        return None, CodeReplayed()
+    return Verification(method=METHOD_TOTP), None
+
+
+def _check_backup_code(
+    user: AbstractBaseUser, code: str, *, now: datetime
+) -> tuple[Verification | None, TwoFactorError | None]:
+    normalized = otp.normalize_backup_code(code)
+    reference = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
+    if normalized is None or reference is None:
+        return None, InvalidCode()
+    code_hash = otp.hash_backup_code_like(normalized, reference=reference)
+    spent = BackupCode.objects.filter(user=user, code_hash=code_hash, used_at__isnull=True).update(
+        used_at=now
+    )
+    if spent != 1:
+        return None, InvalidCode()
+    remaining = unused_backup_code_count(user=user)
+    return Verification(method=METHOD_BACKUP, remaining_backup_codes=remaining), None
+
+
+def _record_failure(
+    device: TOTPDevice, *, user: AbstractBaseUser, method: str, error: TwoFactorError, now: datetime
+) -> TwoFactorError:
+    failures = device.failure_count + 1
+    reason = {ClockDrift: "drift", CodeReplayed: "replayed"}.get(type(error), "invalid")
+    signals.code_verification_failed.send(
+        sender=type(user), user=user, method=method, reason=reason
+    )
+    if failures < MAX_FAILURES:
+        TOTPDevice.objects.filter(pk=device.pk).update(failure_count=F("failure_count") + 1)
+        return error
+    # 5 min, then 10, 20, 40, capped at an hour for an attacker who keeps coming back.
+    duration = min(FIRST_LOCK * (2**device.lock_count), LONGEST_LOCK)
+    until = now + duration
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        failure_count=0, lock_count=F("lock_count") + 1, locked_until=until
+    )
+    signals.account_locked.send(sender=type(user), user=user, until=until)
+    return AccountLocked(until)
+
+
+# --- Two-step login ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class PendingLogin:
+    user: AbstractBaseUser
+    backend: str
+    next_url: str
+
+
+def safe_next_url(request: HttpRequest, url: str | None) -> str:
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return ""
+
+
+def begin_pending_login(
+    *, request: HttpRequest, user: AbstractBaseUser, next_url: str, now: datetime | None = None
+) -> None:
+    """After a correct password: remember who is half-way in, without logging them in.
+
+    Only the user id, the backend, when it started and the validated next URL
+    are kept: no password, nothing that would let another session finish it.
+    """
+    now = now or timezone.now()
+    session = request.session
+    session.cycle_key()  # a fixed session id planted before step 1 is worthless after it
+    session[PENDING_LOGIN_SESSION_KEY] = {
+        "user_id": str(user.pk),
+        "backend": user.backend,
+        "started_at": now.timestamp(),
+        "next": safe_next_url(request, next_url),
+    }
+
+
+def get_pending_login(*, request: HttpRequest, now: datetime | None = None) -> PendingLogin:
+    now = now or timezone.now()
+    data = request.session.get(PENDING_LOGIN_SESSION_KEY)
+    if not isinstance(data, dict):
+        raise PendingLoginMissing
+    started_at = data.get("started_at", 0)
+    if (
+        now.timestamp() - started_at > PENDING_LOGIN_TTL.total_seconds()
+        or started_at > now.timestamp()
+    ):
+        clear_pending_login(session=request.session)
+        raise PendingLoginExpired
+    if data.get("backend") not in settings.AUTHENTICATION_BACKENDS:
+        clear_pending_login(session=request.session)
+        raise PendingLoginMissing
+    user = get_user_model()._default_manager.filter(pk=data.get("user_id"), is_active=True).first()
+    if user is None:
+        clear_pending_login(session=request.session)
+        raise PendingLoginMissing
+    return PendingLogin(user=user, backend=data["backend"], next_url=data.get("next", ""))
+
+
+def clear_pending_login(*, session: SessionBase) -> None:
+    session.pop(PENDING_LOGIN_SESSION_KEY, None)
+
+
+def complete_pending_login(
+    *, request: HttpRequest, code: str, now: datetime | None = None
+) -> tuple[PendingLogin, Verification]:
+    """Step 2: check the code for the pending user and, if it is right, log them in."""
+    now = now or timezone.now()
+    pending = get_pending_login(request=request, now=now)
+    verification = verify_code(user=pending.user, code=code, now=now)
+    clear_pending_login(session=request.session)
+    login(request, pending.user, backend=pending.backend)  # rotates the session key
+    signals.two_factor_login.send(
+        sender=type(pending.user), user=pending.user, method=verification.method
+    )
+    next_url = safe_next_url(request, pending.next_url)
+    return PendingLogin(user=pending.user, backend=pending.backend, next_url=next_url), verification
+
+
+# --- Sudo mode ----------------------------------------------------------------------------
+def has_recent_proof(*, request: HttpRequest, now: datetime | None = None) -> bool:
+    """Did this user prove who they are (password, and a code with 2FA) in the last 10 min?"""
+    now = now or timezone.now()
+    proof = request.session.get(SUDO_SESSION_KEY)
+    if not isinstance(proof, dict) or proof.get("user_id") != str(request.user.pk):
+        return False
+    proven_at = proof.get("at", 0)
+    return 0 <= now.timestamp() - proven_at <= SUDO_TTL.total_seconds()
+
+
+def prove_identity(
+    *,
+    request: HttpRequest,
+    password: str,
+    code: str | None,
+    now: datetime | None = None,
+) -> None:
+    """Enter sudo mode. Raises WrongPassword, or the code's exception when 2FA is active."""
+    now = now or timezone.now()
+    user = request.user
+    # authenticate() rather than check_password(): django-axes counts and locks
+    # password guesses made here exactly like those on the login page.
+    authenticated = authenticate(request, username=user.get_username(), password=password)
+    if authenticated is None or authenticated.pk != user.pk:
+        raise WrongPassword
+    if is_two_factor_enabled(user=user):
+        verify_code(user=user, code=code or "", now=now)
+    request.session[SUDO_SESSION_KEY] = {"user_id": str(user.pk), "at": now.timestamp()}
+
+
+def end_sudo(*, request: HttpRequest) -> None:
+    request.session.pop(SUDO_SESSION_KEY, None)

@@ -1,0 +1,207 @@
+"""Request -> form -> service -> template. Every dialog is also a full page.
+
+Templates extend `request.htmx|yesno:"dialog.html,base.html"`: the same
+template is a <dialog> fragment for htmx and a whole page without JavaScript.
+"""
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from twofactor import otp, services
+from twofactor.forms import EnableForm, SudoForm, VerificationCodeForm, code_error_message
+from twofactor.qr import qr_png_data_uri
+
+PROFILE_URL = settings.LOGIN_REDIRECT_URL
+
+
+def _done(request: HttpRequest) -> HttpResponse:
+    """Back to My profile: a full reload for htmx so the section and messages refresh."""
+    url = resolve_url(PROFILE_URL)
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _auth_view(view: Callable) -> Callable:
+    """The decorators every view that handles passwords or codes gets."""
+    view = sensitive_post_parameters("password", "code")(view)
+    view = csrf_protect(view)
+    return never_cache(view)
+
+
+def sudo_required(*, title: str) -> Callable:
+    """Ask for the password (and a code with 2FA) unless proven in the last 10 minutes.
+
+    The question is asked at the action's own URL, so the dialog (or page) the
+    user opened simply continues once they have answered it.
+    """
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if services.has_recent_proof(request=request):
+                return view(request, *args, **kwargs)
+            needs_code = services.is_two_factor_enabled(user=request.user)
+            is_answer = request.method == "POST" and "sudo" in request.POST
+            form = SudoForm(
+                request.POST if is_answer else None, request=request, needs_code=needs_code
+            )
+            if is_answer and form.is_valid():
+                return redirect(request.get_full_path())  # htmx follows it inside the dialog
+            return render(request, "twofactor/sudo.html", {"form": form, "title": title})
+
+        return wrapper
+
+    return decorator
+
+
+@login_required
+@_auth_view
+@require_http_methods(["GET", "POST"])
+@sudo_required(title="Enable 2FA")
+def enable(request: HttpRequest) -> HttpResponse:
+    try:
+        device = services.begin_enrollment(user=request.user)
+    except services.AlreadyEnabled:
+        messages.info(request, "Two-factor authentication is already on.")
+        return _done(request)
+    form = EnableForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        now = timezone.now()
+        try:
+            services.confirm_enrollment(user=request.user, code=form.cleaned_data["code"], now=now)
+        except services.TwoFactorError as error:
+            form.add_error("code", code_error_message(error, now=now))
+        else:
+            messages.success(
+                request,
+                "Two-factor authentication is on. Generate backup codes now, "
+                "so a lost phone does not lock you out.",
+            )
+            return _done(request)
+    secret = device.secret
+    uri = otp.provisioning_uri(
+        secret=secret, account_name=request.user.get_username(), issuer=settings.TWOFACTOR_ISSUER
+    )
+    context = {
+        "form": form,
+        "secret_grouped": otp.group_secret(secret),
+        "otpauth_uri": uri,
+        "qr_data_uri": qr_png_data_uri(uri),
+        "expires_at": device.created_at + services.PENDING_ENROLLMENT_TTL,
+    }
+    return render(request, "twofactor/enable.html", context)
+
+
+@login_required
+@_auth_view
+@require_http_methods(["GET", "POST"])
+@sudo_required(title="Disable 2FA")
+def disable(request: HttpRequest) -> HttpResponse:
+    if not services.is_two_factor_enabled(user=request.user):
+        return _done(request)
+    if request.method == "POST" and "confirm" in request.POST:
+        services.disable_two_factor(user=request.user)
+        messages.success(
+            request, "Two-factor authentication is off. Your backup codes were deleted."
+        )
+        return _done(request)
+    status = services.get_status(user=request.user)
+    return render(request, "twofactor/disable.html", {"status": status})
+
+
+@login_required
+@_auth_view
+@require_http_methods(["GET", "POST"])
+@sudo_required(title="Generate backup code")
+def backup_codes(request: HttpRequest) -> HttpResponse:
+    if not services.is_two_factor_enabled(user=request.user):
+        return _done(request)
+    if request.method == "POST" and "generate" in request.POST:
+        codes = services.regenerate_backup_codes(user=request.user)
+        context = {
+            "codes": codes,
+            "generated_at": timezone.now(),
+            "download_text": _backup_codes_text(request, codes),
+        }
+        return render(request, "twofactor/backup_codes.html", context)
+    status = services.get_status(user=request.user)
+    return render(request, "twofactor/backup_codes_intro.html", {"status": status})
+
+
+def _backup_codes_text(request: HttpRequest, codes: list[str]) -> str:
+    lines = [
+        f"{settings.PRODUCT_NAME} - backup codes",
+        f"Account: {request.user.get_username()}",
+        f"Generated: {timezone.now():%Y-%m-%d %H:%M} UTC",
+        "",
+        "Each code works once. Generating new codes invalidates these.",
+        "",
+        *codes,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@_auth_view
+@require_http_methods(["GET", "POST"])
+def login_code(request: HttpRequest) -> HttpResponse:
+    """Step 2 of login: the user is not logged in until this accepts a code."""
+    if request.user.is_authenticated:
+        return redirect(PROFILE_URL)
+    now = timezone.now()
+    try:
+        services.get_pending_login(request=request, now=now)
+    except services.PendingLoginExpired:
+        messages.warning(request, "Your sign-in took longer than 10 minutes. Please start again.")
+        return redirect(settings.LOGIN_URL)
+    except services.PendingLoginMissing:
+        messages.info(request, "Enter your email and password first.")
+        return redirect(settings.LOGIN_URL)
+
+    form = VerificationCodeForm(request.POST or None)
+    drift = False
+    if request.method == "POST" and form.is_valid():
+        try:
+            pending, verification = services.complete_pending_login(
+                request=request, code=form.cleaned_data["code"], now=now
+            )
+        except services.PendingLoginMissing:
+            messages.warning(
+                request, "Your sign-in took longer than 10 minutes. Please start again."
+            )
+            return redirect(settings.LOGIN_URL)
+        except services.TwoFactorError as error:
+            drift = isinstance(error, services.ClockDrift)
+            form.add_error("code", code_error_message(error, now=now))
+        else:
+            if verification.method == services.METHOD_BACKUP:
+                _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
+            return redirect(pending.next_url or resolve_url(PROFILE_URL))
+    return render(request, "twofactor/login_code.html", {"form": form, "drift": drift})
+
+
+def _warn_about_backup_codes(request: HttpRequest, remaining: int) -> None:
+    if remaining == 0:
+        messages.warning(
+            request,
+            "You used your last backup code. Generate a new set on this page now.",
+        )
+    else:
+        messages.info(
+            request,
+            f"You signed in with a backup code. {remaining} unused "
+            f"backup code{'s' if remaining != 1 else ''} left.",
+        )
