@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import forms
 from django.http import HttpRequest
@@ -9,12 +9,12 @@ from twofactor import otp, services
 
 def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     """What a user is told when a code is refused. Never says more than they need."""
-    server_time = now.astimezone(timezone.UTC).strftime("%H:%M:%S UTC")
+    server_time = now.astimezone(UTC).strftime("%H:%M:%S UTC")
     if isinstance(error, services.AccountLocked):
         minutes = max(1, round((error.until - now).total_seconds() / 60))
         return (
             "Too many wrong codes. For your security, code entry is locked until "
-            f"{error.until.astimezone(timezone.UTC):%H:%M} UTC (about {minutes} "
+            f"{error.until.astimezone(UTC):%H:%M} UTC (about {minutes} "
             f"minute{'s' if minutes != 1 else ''} from now)."
         )
     if isinstance(error, services.ClockDrift):
