@@ -27,6 +27,8 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest
 
 serve: $(STAMP)
+	@test -n "$$SECRET_KEY" || { echo "make serve: SECRET_KEY is not set. Export a long random value, e.g." \
+	  "SECRET_KEY=\$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" >&2; exit 1; }
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py migrate --no-input

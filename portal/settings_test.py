@@ -3,6 +3,10 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+# The test client and the browser tests' live server speak plain http: no https
+# redirect, no Secure-only cookies (tests/integration/test_deploy.py checks the
+# production values in a subprocess).
+os.environ.setdefault("SECURE_COOKIES", "0")
 
 from portal.settings import *  # noqa: E402,F403
 

@@ -13,3 +13,4 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
+handler500 = "portal.middleware.server_error"
