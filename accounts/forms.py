@@ -2,7 +2,9 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest
 
+from accounts import user_list
 from accounts.models import normalize_email_address
+from twofactor import queries as twofactor_queries
 
 
 class EmailAuthenticationForm(AuthenticationForm):
@@ -36,3 +38,77 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
     if credentials and credentials.get("username"):
         return normalize_email_address(credentials["username"])
     return normalize_email_address(request.POST.get("username", ""))
+
+
+# --- All users (staff) -----------------------------------------------------------------
+class UserListForm(forms.Form):
+    """The All users filter bar, read from the query string (so every view is a bookmark).
+
+    Bad values come from hand-edited URLs; each gets a message naming what is allowed.
+    """
+
+    two_factor = forms.ChoiceField(
+        label="Two-Factor authentication",
+        required=False,
+        choices=[
+            ("", "All"),
+            (twofactor_queries.ACTIVATED, "Activated"),
+            (twofactor_queries.NOT_ACTIVATED, "Not activated"),
+        ],
+        error_messages={
+            "invalid_choice": "Unknown Two-Factor authentication filter “%(value)s”. "
+            "Choose All, Activated or Not activated."
+        },
+    )
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or email"}),
+        error_messages={"max_length": "Search for at most %(limit_value)d characters."},
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[(key, key) for key in user_list.SORT_CHOICES],
+        widget=forms.HiddenInput,
+        error_messages={
+            "invalid_choice": "Unknown sort “%(value)s”. "
+            "Sort by name, email, last login or date joined."
+        },
+    )
+    # Not rendered: changing the filter or the search starts again at page 1.
+    page = forms.IntegerField(
+        required=False,
+        min_value=1,
+        error_messages={
+            "invalid": "The page must be a whole number, 1 or more.",
+            "min_value": "The page must be a whole number, 1 or more.",
+        },
+    )
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or user_list.DEFAULT_SORT
+
+    def clean_page(self) -> int:
+        return self.cleaned_data["page"] or 1
+
+    def to_query(self) -> user_list.UserListQuery:
+        return user_list.UserListQuery(
+            two_factor=self.cleaned_data["two_factor"],
+            search=self.cleaned_data["q"],
+            sort=self.cleaned_data["sort"],
+        )
+
+    def error_list(self) -> list[str]:
+        return [error for errors in self.errors.values() for error in errors]
+
+
+class ResetTwoFactorForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        help_text="For example: lost phone, confirmed by a call to the number on file. "
+        "The reason is recorded and the user is told.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Enter the reason for the reset."},
+    )

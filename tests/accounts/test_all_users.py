@@ -1,0 +1,456 @@
+"""All users (staff): access, filters, constant query counts, the 2FA reset, CSV export."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from accounts import user_list
+from tests.conftest import PASSWORD
+from twofactor import services, signals
+from twofactor.bulk import activate_devices_for
+from twofactor.models import BackupCode, TOTPDevice
+
+LIST_URL = "/accounts/users/"
+CSV_URL = "/accounts/users/export.csv"
+LOGIN_URL = "/accounts/login/"
+
+
+def reset_url(user) -> str:
+    return f"/accounts/users/{user.pk}/reset-2fa/"
+
+
+def emails_in_page(response) -> list[str]:
+    return [row.email for row in response.context["page"].rows]
+
+
+def csv_rows(response) -> list[dict]:
+    text = b"".join(response.streaming_content).decode()
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def reset_staff(make_user):
+    """A staff member allowed to reset other users' 2FA."""
+    staff = make_user("support@example.com", name="Sue Support", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    return get_user_model().objects.get(pk=staff.pk)  # fresh: permissions are cached
+
+
+@pytest.fixture
+def mix(make_user, enrolled, staff_user):
+    """A known mix: two users with 2FA on, one with a pending (unconfirmed) device, two without."""
+    now = timezone.now()
+    users = {
+        "ann": make_user("ann@example.com", name="Ann Archer"),
+        "bob": make_user("bob@example.com", name="Bob Baker"),
+        "cid": make_user("cid@example.com", name="Cid Cooper"),
+        "dee": make_user("dee@example.com", name="Dee Danvers"),
+        "eve": make_user("eve@example.org", name="Eve Anderson"),
+    }
+    enrolled(users["ann"], at=now - timedelta(days=3))
+    enrolled(users["eve"], at=now - timedelta(days=1))
+    # Started enrolling but never typed a code: NOT activated.
+    services.begin_enrollment(user=users["cid"], now=now)
+    users["staff"] = staff_user
+    return users
+
+
+# --- Who can see it ---------------------------------------------------------------------
+@pytest.mark.parametrize("url", [LIST_URL, CSV_URL])
+def test_anonymous_user_is_sent_to_login_not_shown_data(client, mix, url):
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{LOGIN_URL}?next=")
+
+
+@pytest.mark.parametrize("url", [LIST_URL, CSV_URL])
+def test_logged_in_non_staff_user_gets_403_and_no_data(client, mix, url):
+    client.force_login(mix["bob"])
+    response = client.get(url)
+    assert response.status_code == 403
+    assert b"ann@example.com" not in response.content
+
+
+def test_staff_sees_every_user_with_their_2fa_status(staff_client, mix):
+    response = staff_client.get(LIST_URL)
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert page.count == 6
+    status = {row.email: row.two_factor_active for row in page.rows}
+    assert status == {
+        "ann@example.com": True,
+        "bob@example.com": False,
+        "cid@example.com": False,
+        "dee@example.com": False,
+        "eve@example.org": True,
+        "staff@example.com": False,
+    }
+    html = response.content.decode()
+    assert html.count(">Activated</span>") == 2
+    assert html.count(">Not activated</span>") == 4
+
+
+def test_all_users_menu_item_is_shown_to_staff_only(client, mix):
+    client.force_login(mix["bob"])
+    assert b'href="/accounts/users/"' not in client.get("/accounts/profile/").content
+    client.force_login(mix["staff"])
+    assert b'href="/accounts/users/">All users</a>' in client.get("/accounts/profile/").content
+
+
+# --- Filter, search, sort, pages ------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", ["ann@example.com", "bob@example.com", "cid@example.com", "dee@example.com",
+              "eve@example.org", "staff@example.com"]),
+        ("activated", ["ann@example.com", "eve@example.org"]),
+        ("not_activated", ["bob@example.com", "cid@example.com", "dee@example.com",
+                           "staff@example.com"]),
+    ],
+)  # fmt: skip
+def test_two_factor_filter_returns_exactly_the_matching_users(staff_client, mix, value, expected):
+    response = staff_client.get(LIST_URL, {"two_factor": value})
+    assert emails_in_page(response) == expected
+    assert response.context["page"].count == len(expected)
+    assert f"<strong>{len(expected)}</strong> users" in response.content.decode()
+
+
+def test_search_is_case_insensitive_on_email_and_name(staff_client, mix):
+    by_name = staff_client.get(LIST_URL, {"q": "ANDERSON"})
+    by_email = staff_client.get(LIST_URL, {"q": "Example.ORG"})
+    assert emails_in_page(by_name) == ["eve@example.org"]
+    assert emails_in_page(by_email) == ["eve@example.org"]
+
+
+def test_search_combines_with_the_filter_and_the_count_follows(staff_client, mix):
+    # "an" matches Ann Archer, Dee Danvers and Eve Anderson; only Ann and Eve have 2FA.
+    response = staff_client.get(LIST_URL, {"q": "an", "two_factor": "activated"})
+    assert emails_in_page(response) == ["ann@example.com", "eve@example.org"]
+    assert response.context["page"].count == 2
+    response = staff_client.get(LIST_URL, {"q": "an", "two_factor": "not_activated"})
+    assert emails_in_page(response) == ["dee@example.com"]
+    assert response.context["page"].count == 1
+
+
+def test_sort_by_name_descending_combines_with_the_filter(staff_client, mix):
+    response = staff_client.get(LIST_URL, {"two_factor": "not_activated", "sort": "-name"})
+    names = [row.name for row in response.context["page"].rows]
+    assert names == ["Sam Staff", "Dee Danvers", "Cid Cooper", "Bob Baker"]
+
+
+def test_sort_by_date_joined_breaks_ties_by_id(staff_client, make_user, staff_user):
+    joined = timezone.now() - timedelta(days=30)
+    twins = [make_user(f"twin{i}@example.com", date_joined=joined) for i in (3, 1, 2)]
+    response = staff_client.get(LIST_URL, {"sort": "date_joined"})
+    # Same timestamp: creation order (id), never an arbitrary order that shifts between pages.
+    assert emails_in_page(response)[:3] == [twin.email for twin in twins]
+
+
+def test_sortable_headers_are_links_that_keep_the_filter_and_flip_the_direction(staff_client, mix):
+    html = staff_client.get(LIST_URL, {"two_factor": "activated", "sort": "name"}).content
+    html = html.decode()
+    assert 'href="/accounts/users/?two_factor=activated&amp;sort=-name"' in html
+    assert 'href="/accounts/users/?two_factor=activated&amp;sort=date_joined"' in html
+    assert 'aria-sort="ascending"' in html
+
+
+def test_pages_hold_50_users_and_the_last_page_the_rest(staff_client, staff_user, db):
+    User = get_user_model()
+    User.objects.bulk_create(User(email=f"u{i:03d}@example.com") for i in range(119))
+    first = staff_client.get(LIST_URL)
+    third = staff_client.get(LIST_URL, {"page": 3})
+    assert len(first.context["page"].rows) == 50
+    assert first.context["page"].count == 120
+    assert len(third.context["page"].rows) == 20
+    assert "101–120 of <strong>120</strong> users" in third.content.decode()
+    assert emails_in_page(third)[-1] == "u118@example.com"
+
+
+def test_row_shows_the_date_2fa_was_enabled_and_unused_backup_codes(staff_client, mix):
+    services.regenerate_backup_codes(user=mix["ann"])
+    BackupCode.objects.filter(user=mix["ann"]).filter(
+        pk=BackupCode.objects.filter(user=mix["ann"]).first().pk
+    ).update(used_at=timezone.now())
+    rows = {row.email: row for row in staff_client.get(LIST_URL).context["page"].rows}
+    ann_device = TOTPDevice.objects.get(user=mix["ann"])
+    assert rows["ann@example.com"].two_factor_enabled_at == ann_device.confirmed_at
+    assert rows["ann@example.com"].unused_backup_codes == 4
+    assert rows["bob@example.com"].two_factor_enabled_at is None
+    assert rows["bob@example.com"].unused_backup_codes == 0
+
+
+# --- Constant query count ----------------------------------------------------------------
+def _bulk_users(count: int, with_2fa_every: int = 3) -> None:
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        User(email=f"bulk{i:04d}@example.com", name=f"Bulk {i}") for i in range(count)
+    )
+    ids = User.objects.filter(email__startswith="bulk").values_list("pk", flat=True)
+    activate_devices_for(list(ids)[::with_2fa_every])
+    assert len(users) == count
+
+
+def _queries_for(client, params: dict) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST_URL, params)
+    assert response.status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"two_factor": "activated"}, {"two_factor": "not_activated", "sort": "-date_joined"}],
+)
+def test_a_page_takes_the_same_number_of_queries_for_10_and_500_users(
+    staff_client, staff_user, params
+):
+    _bulk_users(10)
+    with_10 = _queries_for(staff_client, params)
+    get_user_model().objects.filter(email__startswith="bulk").delete()
+    _bulk_users(500)
+    with_500 = _queries_for(staff_client, params)
+    deep_page = _queries_for(staff_client, {**params, "page": 3})
+    assert with_10 == with_500 == deep_page
+    # session, user, count, rows, and the viewer's permissions (user + group) for
+    # the Reset 2FA links: the status is never one query per row.
+    assert with_500 <= 6
+
+
+# --- Bad values ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"two_factor": "maybe"}, "Unknown Two-Factor authentication filter “maybe”"),
+        ({"sort": "password"}, "Unknown sort “password”"),
+        ({"page": "abc"}, "The page must be a whole number, 1 or more."),
+        ({"page": "0"}, "The page must be a whole number, 1 or more."),
+        ({"page": "99"}, "There is no page 99: the last page is 1."),
+        ({"q": "x" * 101}, "Search for at most 100 characters."),
+    ],
+)
+def test_bad_query_values_get_a_clear_message_not_a_500(staff_client, mix, params, message):
+    response = staff_client.get(LIST_URL, params)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert b"ann@example.com" not in response.content
+
+
+def test_bad_value_inside_the_page_comes_back_with_200_for_htmx_to_show(staff_client, mix):
+    response = staff_client.get(LIST_URL, {"two_factor": "maybe"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "Unknown Two-Factor authentication filter" in response.content.decode()
+
+
+def test_csv_with_a_bad_filter_is_refused_with_a_message(staff_client, mix):
+    response = staff_client.get(CSV_URL, {"two_factor": "maybe"})
+    assert response.status_code == 400
+    assert b"Unknown Two-Factor authentication filter" in response.content
+
+
+# --- htmx and no-JS --------------------------------------------------------------------
+def test_htmx_request_gets_only_the_table_region(staff_client, mix):
+    response = staff_client.get(
+        LIST_URL,
+        {"two_factor": "activated"},
+        headers={"HX-Request": "true", "HX-Target": "users-region"},
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="users-region"')
+    assert "<html" not in html
+    assert "ann@example.com" in html and "bob@example.com" not in html
+
+
+def test_full_page_holds_the_same_region_and_a_plain_get_form(staff_client, mix):
+    html = staff_client.get(LIST_URL).content.decode()
+    assert "<html" in html and 'id="users-region"' in html
+    # Without JavaScript the form is an ordinary GET to the same URL; htmx uses the same one.
+    assert 'method="get" action="/accounts/users/"' in html
+    assert 'hx-get="/accounts/users/"' in html and 'hx-push-url="true"' in html
+
+
+def test_history_restore_after_a_cache_miss_gets_the_full_page(staff_client, mix):
+    response = staff_client.get(
+        LIST_URL, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    )
+    assert "<html" in response.content.decode()
+
+
+# --- Export CSV ----------------------------------------------------------------------
+def test_csv_export_streams_the_current_filter_search_and_sort(staff_client, mix):
+    response = staff_client.get(CSV_URL, {"two_factor": "activated", "q": "a", "sort": "-email"})
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="users-')
+    rows = csv_rows(response)
+    assert [row["email"] for row in rows] == ["eve@example.org", "ann@example.com"]
+    assert {row["two_factor_status"] for row in rows} == {"Activated"}
+
+
+def test_csv_export_holds_no_secrets(staff_client, mix):
+    services.regenerate_backup_codes(user=mix["ann"])
+    response = staff_client.get(CSV_URL)
+    text = b"".join(response.streaming_content).decode()
+    header = text.splitlines()[0].split(",")
+    assert header == user_list.EXPORT_HEADER
+    device = TOTPDevice.objects.get(user=mix["ann"])
+    assert device.encrypted_secret not in text
+    assert device.secret not in text
+    assert mix["ann"].password not in text
+    for code_hash in BackupCode.objects.values_list("code_hash", flat=True):
+        assert code_hash not in text
+
+
+def test_csv_export_defuses_spreadsheet_formulas_in_names(staff_client, make_user, staff_user):
+    make_user("mallory@example.com", name='=HYPERLINK("https://evil.example","x")')
+    rows = csv_rows(staff_client.get(CSV_URL, {"q": "mallory"}))
+    assert rows[0]["name"] == '\'=HYPERLINK("https://evil.example","x")'
+
+
+# --- Reset 2FA ---------------------------------------------------------------------------
+def test_reset_needs_the_dedicated_permission_not_just_staff(staff_client, mix):
+    get = staff_client.get(reset_url(mix["ann"]))
+    post = staff_client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
+    assert get.status_code == 403
+    assert post.status_code == 403
+    assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
+
+
+def test_reset_link_is_shown_only_to_staff_with_the_permission(client, mix, reset_staff):
+    client.force_login(mix["staff"])
+    assert b"Reset 2FA" not in client.get(LIST_URL).content
+    client.force_login(reset_staff)
+    html = client.get(LIST_URL).content.decode()
+    assert f'href="{reset_url(mix["ann"])}?next=' in html
+    assert f'hx-get="{reset_url(mix["ann"])}?next=' in html
+    assert 'hx-target="#dialog-host"' in html
+
+
+def test_reset_dialog_asks_for_a_reason_and_a_get_changes_nothing(client, mix, reset_staff):
+    client.force_login(reset_staff)
+    response = client.get(reset_url(mix["ann"]), headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith("<dialog")
+    assert 'name="reason"' in html
+    assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
+
+
+def test_reset_without_a_reason_is_refused_with_a_message(client, mix, reset_staff):
+    client.force_login(reset_staff)
+    response = client.post(reset_url(mix["ann"]), {"reason": "   "})
+    assert response.status_code == 200
+    assert "Enter the reason for the reset." in response.content.decode()
+    assert TOTPDevice.objects.filter(user=mix["ann"], confirmed_at__isnull=False).exists()
+
+
+def test_after_a_reset_the_user_logs_in_with_the_password_alone(client, mix, reset_staff):
+    services.regenerate_backup_codes(user=mix["ann"])
+    client.force_login(reset_staff)
+    response = client.post(reset_url(mix["ann"]), {"reason": "Lost phone, called back"})
+    assert response.status_code == 302
+    assert response["Location"] == LIST_URL
+    assert not TOTPDevice.objects.filter(user=mix["ann"]).exists()
+    assert not BackupCode.objects.filter(user=mix["ann"]).exists()
+
+    ann = Client()
+    login = ann.post(LOGIN_URL, {"username": "ann@example.com", "password": PASSWORD})
+    assert login.status_code == 302
+    assert login["Location"] == "/accounts/profile/"
+    assert ann.get("/accounts/profile/").context["user"].email == "ann@example.com"
+
+
+def test_reset_signal_carries_the_acting_staff_user_and_the_reason(client, mix, reset_staff):
+    received = []
+
+    def receiver(sender, **kwargs):
+        received.append(kwargs)
+
+    signals.two_factor_disabled.connect(receiver)
+    try:
+        client.force_login(reset_staff)
+        client.post(reset_url(mix["ann"]), {"reason": "Lost phone, called back"})
+    finally:
+        signals.two_factor_disabled.disconnect(receiver)
+    assert len(received) == 1
+    assert received[0]["user"].pk == mix["ann"].pk
+    assert received[0]["actor"].pk == reset_staff.pk
+    assert received[0]["reason"] == "Lost phone, called back"
+
+
+def test_staff_cannot_reset_their_own_2fa_here(client, enrolled, reset_staff):
+    enrolled(reset_staff, at=timezone.now() - timedelta(minutes=5))
+    client.force_login(reset_staff)
+    response = client.post(reset_url(reset_staff), {"reason": "I lost my phone"})
+    assert response.status_code == 403
+    assert "You cannot reset your own two-factor authentication here" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=reset_staff).exists()
+
+
+def test_reset_is_refused_without_the_csrf_token(mix, reset_staff):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reset_staff)
+    response = client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
+    assert response.status_code == 403
+    assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
+
+
+def test_reset_returns_to_the_list_as_it_was_but_never_to_another_site(client, mix, reset_staff):
+    client.force_login(reset_staff)
+    kept = client.post(
+        reset_url(mix["ann"]), {"reason": "Lost phone", "next": "/accounts/users/?page=1"}
+    )
+    evil = client.post(
+        reset_url(mix["eve"]), {"reason": "Lost phone", "next": "https://evil.example/"}
+    )
+    assert kept["Location"] == "/accounts/users/?page=1"
+    assert evil["Location"] == LIST_URL
+
+
+def test_htmx_reset_reloads_the_list_so_table_and_message_refresh(client, mix, reset_staff):
+    client.force_login(reset_staff)
+    response = client.post(
+        reset_url(mix["ann"]), {"reason": "Lost phone"}, headers={"HX-Request": "true"}
+    )
+    assert response["HX-Redirect"] == LIST_URL
+
+
+# --- Admin and PostgreSQL ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("activated", {"ann@example.com", "eve@example.org"}),
+     ("not_activated", {"bob@example.com", "cid@example.com", "dee@example.com",
+                        "support@example.com", "staff@example.com", "root@example.com"})],
+)  # fmt: skip
+def test_admin_changelist_has_the_same_two_factor_filter(client, mix, reset_staff, value, expected):
+    admin = get_user_model().objects.create_superuser("root@example.com", PASSWORD)
+    client.force_login(admin)
+    response = client.get("/admin/accounts/user/", {"two_factor": value})
+    assert response.status_code == 200
+    shown = {user.email for user in response.context["cl"].result_list}
+    assert shown == expected
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL only")
+def test_postgresql_has_trigram_indexes_for_the_search(db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'accounts_user' "
+            "AND indexdef LIKE '%%gin_trgm_ops%%'"
+        )
+        names = {name for (name,) in cursor.fetchall()}
+    assert names == {"accounts_user_email_trgm", "accounts_user_name_trgm"}
