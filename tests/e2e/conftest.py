@@ -7,6 +7,7 @@ REQUIRE_BROWSER=1 (set by .ci/run) they fail instead.
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -58,16 +59,51 @@ def oathtool():
     return shutil.which("oathtool")
 
 
+@pytest.fixture
+def app_code(oathtool):
+    """app_code(secret, seconds=0): what an authenticator app shows, from Debian's oathtool.
+
+    A positive `seconds` is a phone whose clock runs ahead. Journeys that need
+    several fresh codes in a row take them 30 s apart this way (each one a new
+    time step inside the +-1 window) instead of sleeping until the next step.
+    """
+
+    def code(secret: str, *, seconds: int = 0) -> str:
+        moment = f"now {'+' if seconds >= 0 else '-'} {abs(seconds)} seconds"
+        result = subprocess.run(
+            [oathtool, "--totp", "-b", secret, "-N", moment],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+        return result.stdout.strip()
+
+    return code
+
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
 @pytest.fixture(params=["desktop"])
 def viewport(request) -> dict:
-    return {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}[
-        request.param
-    ]
+    return {"desktop": DESKTOP, "phone": PHONE}[request.param]
 
 
 @pytest.fixture
-def context(browser, viewport):
-    context = browser.new_context(viewport=viewport, accept_downloads=True)
+def js_enabled() -> bool:
+    """Journeys override this with @pytest.mark.parametrize("js_enabled", JS_MODES, ...)."""
+    return True
+
+
+@pytest.fixture
+def context(browser, viewport, js_enabled):
+    # java_script_enabled=False is a real no-JS browser: htmx, portal.js and
+    # every inline handler are off, so only the full-page fallbacks remain.
+    context = browser.new_context(
+        viewport=viewport, accept_downloads=True, java_script_enabled=js_enabled
+    )
     yield context
     context.close()
 
@@ -92,3 +128,23 @@ def screenshot():
         return path
 
     return take
+
+
+@pytest.fixture
+def step_shots(screenshot, js_enabled):
+    """shoot(page, name): one step of a journey at desktop 1280 and phone 390 widths.
+
+    Saved as <name>[-nojs]-desktop.png and <name>[-nojs]-phone.png; the phone
+    shot is full-page so nothing below the fold hides a broken layout.
+    """
+
+    def shoot(page, name: str) -> None:
+        base = name if js_enabled else f"{name}-nojs"
+        original = page.viewport_size
+        page.set_viewport_size(DESKTOP)
+        screenshot(page, f"{base}-desktop", animations="disabled")
+        page.set_viewport_size(PHONE)
+        screenshot(page, f"{base}-phone", full_page=True, animations="disabled")
+        page.set_viewport_size(original)
+
+    return shoot

@@ -1,0 +1,117 @@
+"""What a person does in the portal, written once for every journey.
+
+Everything goes through what is on the screen: labels, button and link names,
+roles. The only URL ever typed is the start page.
+"""
+
+import io
+import re
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from playwright.sync_api import Locator, Page, expect
+
+from tests.conftest import PASSWORD
+
+BACKUP_CODE = re.compile(r"\b[a-z0-9]{5}-[a-z0-9]{5}\b")
+JS_MODES = {"argvalues": [True, False], "ids": ["js", "nojs"]}
+
+
+def start(page: Page) -> None:
+    page.goto(page.base_url + "/")
+
+
+def log_in_with_password(page: Page, email: str, password: str = PASSWORD) -> None:
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+
+
+def enter_login_code(page: Page, code: str) -> None:
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    page.get_by_label("Verification code").fill(code)
+    page.get_by_role("button", name="Log in").click()
+
+
+def open_account_menu(page: Page) -> Locator:
+    page.get_by_role("button", name="Account menu").click()
+    menu = page.locator("#account-menu")
+    expect(menu).to_be_visible()
+    return menu
+
+
+def go_to_profile(page: Page) -> None:
+    open_account_menu(page).get_by_role("link", name="Profile").click()
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+
+
+def log_out(page: Page) -> None:
+    open_account_menu(page).get_by_role("button", name="Log out").click()
+    # Django's logout page redirects to the login page (LOGOUT_REDIRECT_URL).
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def two_factor_section(page: Page) -> Locator:
+    return page.get_by_role("region", name="Two-Factor authentication")
+
+
+def open_dialog(page: Page, js_enabled: bool, opener: Locator, title: str | re.Pattern) -> Locator:
+    """Click what opens a dialog; return where its content is.
+
+    With JavaScript it must open as a modal <dialog> over My profile; without,
+    the same content is a page of its own (the full-page fallback).
+    """
+    opener.click()
+    if js_enabled:
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        expect(dialog.get_by_role("heading", name=title, level=1)).to_be_visible()
+        return dialog
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    main = page.get_by_role("main")
+    expect(main.get_by_role("heading", name=title, level=1)).to_be_visible()
+    return main
+
+
+def confirm_identity(scope: Locator, *, password: str = PASSWORD, code: str | None = None) -> None:
+    """The sudo step: "Confirm it's you" with the password (and a code once 2FA is on)."""
+    expect(scope.get_by_text("Confirm it's you first.")).to_be_visible()
+    scope.get_by_label("Password").fill(password)
+    if code is not None:
+        scope.get_by_label("Verification code").fill(code)
+    scope.get_by_role("button", name="Continue").click()
+
+
+def decode_qr(png: bytes) -> str:
+    """The text of the one QR code in a screenshot, read by zxing-cpp as a phone would."""
+    import zxingcpp
+    from PIL import Image
+
+    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert len(results) == 1, f"expected one QR code in the image, found {len(results)}"
+    return results[0].text
+
+
+def parse_otpauth(uri: str) -> dict:
+    """The parts of an otpauth:// URI (Key URI Format) that a test checks."""
+    parts = urlsplit(uri)
+    query = {key: values[0] for key, values in parse_qs(parts.query).items()}
+    return {"scheme": parts.scheme, "type": parts.netloc, "label": unquote(parts.path[1:]), **query}
+
+
+def scan_qr(dialog: Locator) -> dict:
+    """Photograph the QR code on the screen and read it, like the phone app does."""
+    image = dialog.get_by_role("img", name=re.compile("QR code"))
+    expect(image).to_be_visible()
+    return parse_otpauth(decode_qr(image.screenshot()))
+
+
+def wrong_code_for(secret: str) -> str:
+    """A six-digit code that matches no step within +-10 of now (so it is simply wrong)."""
+    import time
+
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    near = {totp.at(time.time() + 30 * steps) for steps in range(-12, 13)}
+    return next(f"{n:06d}" for n in range(100000, 1000000, 7919) if f"{n:06d}" not in near)

@@ -1,0 +1,361 @@
+"""Every journey of the user guide, as a person does it, with and without JavaScript.
+
+The database is touched only to create the people who start each journey;
+everything else happens through the screen. Fresh app codes come from Debian's
+oathtool. Where a journey needs several codes in a row it takes them from
+successive 30-second steps (oathtool -N "now + 30 seconds"), which the server
+accepts within its +-1 step window, instead of waiting for the next step.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e import steps
+from tests.e2e.steps import JS_MODES
+from twofactor import services
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+js_modes = pytest.mark.parametrize("js_enabled", **JS_MODES)
+
+
+@pytest.fixture
+def person(user_with_totp):
+    """Ann, whose 2FA was switched on two minutes ago: (user, secret)."""
+    return user_with_totp
+
+
+@pytest.fixture
+def person_with_backup_codes(person):
+    user, secret = person
+    return user, secret, services.regenerate_backup_codes(user=user)
+
+
+def log_in_with_app(page, user, secret, app_code) -> None:
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.enter_login_code(page, app_code(secret))
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+
+
+@js_modes
+def test_user_enables_2fa_by_scanning_the_qr_code(page, user, app_code, js_enabled, step_shots):
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.go_to_profile(page)
+    section = steps.two_factor_section(page)
+    expect(section.get_by_text("Not activated")).to_be_visible()
+    step_shots(page, "enable-1-profile")
+
+    dialog = steps.open_dialog(
+        page, js_enabled, section.get_by_role("link", name="Enable 2FA"), "Enable 2FA"
+    )
+    step_shots(page, "enable-2-password")
+    steps.confirm_identity(dialog)
+
+    expect(dialog.get_by_role("heading", name="Enable two-factor authentication")).to_be_visible()
+    for app in ("Google Authenticator", "Microsoft Authenticator", "FreeOTP"):
+        expect(dialog.get_by_text(app)).to_be_visible()
+    scanned = steps.scan_qr(dialog)
+    assert scanned["scheme"] == "otpauth" and scanned["type"] == "totp"
+    assert scanned["label"] == f"Customer Portal:{user.email}"
+    assert scanned["issuer"] == "Customer Portal"
+    # The key for typing by hand is the same secret, in groups of four.
+    manual_key = dialog.locator("code.secret").inner_text()
+    assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{1,4})+", manual_key)
+    assert manual_key.replace(" ", "") == scanned["secret"]
+    step_shots(page, "enable-3-qr")
+
+    dialog.get_by_label("Six-digit code").fill(app_code(scanned["secret"]))
+    dialog.get_by_role("button", name="Check").click()
+
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Two-factor authentication is on.")
+    expect(section.get_by_role("link", name="Disable 2FA")).to_be_visible()
+    expect(section.get_by_role("link", name="Generate backup code")).to_be_visible()
+    step_shots(page, "enable-4-activated")
+
+
+@js_modes
+def test_backup_codes_downloaded_are_the_ones_shown(page, person, app_code, js_enabled, step_shots):
+    user, secret = person
+    log_in_with_app(page, user, secret, app_code)
+    section = steps.two_factor_section(page)
+
+    dialog = steps.open_dialog(
+        page,
+        js_enabled,
+        section.get_by_role("link", name="Generate backup code"),
+        "Generate backup code",
+    )
+    # Sudo mode with 2FA on: the password and a fresh code (the next step's).
+    steps.confirm_identity(dialog, code=app_code(secret, seconds=30))
+    expect(dialog.get_by_role("heading", name="Backup codes")).to_be_visible()
+    dialog.get_by_role("button", name="Generate backup code").click()
+
+    expect(dialog.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    shown = dialog.get_by_role("list", name="Backup codes").get_by_role("listitem")
+    expect(shown).to_have_count(5)
+    codes = [text.strip() for text in shown.all_inner_texts()]
+    assert all(steps.BACKUP_CODE.fullmatch(code) for code in codes)
+    assert len(set(codes)) == 5
+    step_shots(page, "backup-1-codes")
+
+    with page.expect_download() as download_info:
+        dialog.get_by_role("link", name="Download").click()
+    download = download_info.value
+    assert download.suggested_filename == "backup-codes.txt"
+    with open(download.path(), encoding="utf-8") as downloaded:
+        assert steps.BACKUP_CODE.findall(downloaded.read()) == codes
+
+    dialog.get_by_label("I have stored these codes").check()
+    dialog.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(section.get_by_text("5 unused")).to_be_visible()
+    step_shots(page, "backup-2-profile")
+
+
+@js_modes
+def test_user_logs_out_then_logs_in_with_an_app_code(
+    page, person, app_code, js_enabled, step_shots
+):
+    user, secret = person
+    log_in_with_app(page, user, secret, app_code)
+    steps.log_out(page)
+    step_shots(page, "login-1-password")
+
+    steps.log_in_with_password(page, user.email)
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    # Not logged in yet: the header has no account menu until the code is accepted.
+    expect(page.get_by_role("button", name="Account menu")).to_have_count(0)
+    step_shots(page, "login-2-code")
+    # The first login spent this step's code; the app's next code is the one to type.
+    steps.enter_login_code(page, app_code(secret, seconds=30))
+
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    expect(steps.two_factor_section(page).get_by_text("Activated", exact=True)).to_be_visible()
+    step_shots(page, "login-3-profile")
+
+
+@js_modes
+def test_backup_code_logs_in_once_and_is_refused_the_second_time(
+    page, person_with_backup_codes, js_enabled, step_shots
+):
+    user, _secret, codes = person_with_backup_codes
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.enter_login_code(page, codes[0])
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text(
+        "You signed in with a backup code. 4 unused backup codes left."
+    )
+    step_shots(page, "backup-login-1-profile")
+
+    steps.log_out(page)
+    steps.log_in_with_password(page, user.email)
+    steps.enter_login_code(page, codes[0])
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+    expect(page.get_by_role("button", name="Account menu")).to_have_count(0)
+    step_shots(page, "backup-login-2-refused")
+
+
+@js_modes
+def test_wrong_code_clock_drift_and_lockout_are_explained(
+    page, person, app_code, js_enabled, step_shots
+):
+    user, secret = person
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+
+    steps.enter_login_code(page, steps.wrong_code_for(secret))
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+
+    # A phone whose clock runs 90 s (three steps) ahead: refused, with the reason.
+    steps.enter_login_code(page, app_code(secret, seconds=90))
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("your device's clock looks about")
+    expect(alert).to_contain_text("seconds off")
+    expect(alert).to_contain_text(re.compile(r"The server's time is \d\d:\d\d:\d\d UTC"))
+    expect(page.get_by_text("A backup code works whatever the time.")).to_be_visible()
+    step_shots(page, "login-drift")
+
+    # Two refusals so far; three more wrong codes make five and lock code entry.
+    for _ in range(3):
+        steps.enter_login_code(page, steps.wrong_code_for(secret))
+    expect(page.get_by_role("alert")).to_contain_text("Too many wrong codes.")
+    expect(page.get_by_role("alert")).to_contain_text(re.compile(r"locked until \d\d:\d\d UTC"))
+    # Locked means locked: even the right code is refused now.
+    steps.enter_login_code(page, app_code(secret))
+    expect(page.get_by_role("alert")).to_contain_text("Too many wrong codes.")
+    expect(page.get_by_role("button", name="Account menu")).to_have_count(0)
+    step_shots(page, "login-locked")
+
+
+@js_modes
+def test_user_disables_2fa(page, person, app_code, js_enabled, step_shots):
+    user, secret = person
+    log_in_with_app(page, user, secret, app_code)
+    section = steps.two_factor_section(page)
+
+    dialog = steps.open_dialog(
+        page, js_enabled, section.get_by_role("link", name="Disable 2FA"), "Disable 2FA"
+    )
+    steps.confirm_identity(dialog, code=app_code(secret, seconds=30))
+    expect(dialog.get_by_role("heading", name="Disable two-factor authentication?")).to_be_visible()
+    step_shots(page, "disable-1-confirm")
+    dialog.get_by_role("button", name="Disable 2FA").click()
+
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(section.get_by_text("Not activated")).to_be_visible()
+    expect(section.get_by_role("link", name="Enable 2FA")).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text("Two-factor authentication is off.")
+    step_shots(page, "disable-2-profile")
+
+
+@js_modes
+def test_profile_lists_enabling_2fa_and_using_a_backup_code(
+    page, user, app_code, js_enabled, step_shots
+):
+    # The whole story of issue 7: enable by scanning, download codes, log in with
+    # one of the downloaded codes, and find both events on My profile.
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.go_to_profile(page)
+    section = steps.two_factor_section(page)
+    dialog = steps.open_dialog(
+        page, js_enabled, section.get_by_role("link", name="Enable 2FA"), "Enable 2FA"
+    )
+    steps.confirm_identity(dialog)
+    secret = steps.scan_qr(dialog)["secret"]
+    dialog.get_by_label("Six-digit code").fill(app_code(secret))
+    dialog.get_by_role("button", name="Check").click()
+    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+
+    # Sudo mode was proven a moment ago for enabling: no second password prompt.
+    dialog = steps.open_dialog(
+        page,
+        js_enabled,
+        section.get_by_role("link", name="Generate backup code"),
+        "Backup codes",
+    )
+    dialog.get_by_role("button", name="Generate backup code").click()
+    with page.expect_download() as download_info:
+        dialog.get_by_role("link", name="Download").click()
+    with open(download_info.value.path(), encoding="utf-8") as downloaded:
+        downloaded_codes = steps.BACKUP_CODE.findall(downloaded.read())
+    dialog.get_by_label("I have stored these codes").check()
+    dialog.get_by_role("button", name="Done").click()
+
+    steps.log_out(page)
+    steps.log_in_with_password(page, user.email)
+    steps.enter_login_code(page, downloaded_codes[2])
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+
+    activity = page.get_by_role("region", name="Recent security activity")
+    expect(activity.get_by_text("Two-factor authentication enabled")).to_be_visible()
+    expect(activity.get_by_text("Backup code used")).to_be_visible()
+    expect(activity.get_by_text("New backup codes generated")).to_be_visible()
+    step_shots(page, "activity")
+
+
+@pytest.fixture
+def support_staff(staff_user):
+    """Sam, staff with the permission to reset another user's 2FA."""
+    from django.contrib.auth.models import Permission
+
+    staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    return staff_user
+
+
+@pytest.fixture
+def mixed_users(person, make_user):
+    """Ann has 2FA on; Bob does not."""
+    ann, _secret = person
+    bob = make_user("bob@example.com", name="Bob Plain")
+    return ann, bob
+
+
+def open_all_users(page, staff) -> None:
+    steps.start(page)
+    steps.log_in_with_password(page, staff.email)
+    steps.open_account_menu(page).get_by_role("link", name="All users").click()
+    expect(page.get_by_role("heading", name="All users", level=1)).to_be_visible()
+
+
+def filter_by_two_factor(page, js_enabled: bool, value: str) -> None:
+    page.get_by_label("Two-Factor authentication").select_option(label=value)
+    if not js_enabled:
+        # Without JavaScript the filter is a plain GET form: the person presses Apply.
+        page.get_by_role("button", name="Apply").click()
+
+
+def user_cell(page, email: str):
+    return page.get_by_role("table").get_by_role("cell", name=email, exact=True)
+
+
+@js_modes
+def test_staff_filters_all_users_by_activated_and_not_activated(
+    page, support_staff, mixed_users, js_enabled, step_shots
+):
+    ann, bob = mixed_users
+    open_all_users(page, support_staff)
+    table = page.get_by_role("table")
+    expect(table.get_by_role("cell", name=ann.email, exact=True)).to_be_visible()
+    expect(table.get_by_role("cell", name=bob.email, exact=True)).to_be_visible()
+    step_shots(page, "users-1-all")
+
+    filter_by_two_factor(page, js_enabled, "Activated")
+    expect(table.get_by_role("cell", name=bob.email, exact=True)).to_have_count(0)
+    expect(table.get_by_role("cell", name=ann.email, exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"of\s+1\s+user\b"))).to_be_visible()
+    # The filter lives in the address bar: bookmarkable, and the back button works.
+    expect(page).to_have_url(re.compile(r"two_factor="))
+    step_shots(page, "users-2-activated")
+
+    filter_by_two_factor(page, js_enabled, "Not activated")
+    expect(table.get_by_role("cell", name=ann.email, exact=True)).to_have_count(0)
+    expect(table.get_by_role("cell", name=bob.email, exact=True)).to_be_visible()
+    expect(table.get_by_role("cell", name=support_staff.email, exact=True)).to_be_visible()
+    expect(table.get_by_role("cell", name="Activated", exact=True)).to_have_count(0)
+    step_shots(page, "users-3-not-activated")
+
+
+@js_modes
+def test_staff_resets_2fa_and_the_user_logs_in_with_the_password_alone(
+    page, support_staff, mixed_users, js_enabled, step_shots
+):
+    ann, _bob = mixed_users
+    open_all_users(page, support_staff)
+    filter_by_two_factor(page, js_enabled, "Activated")
+    expect(user_cell(page, ann.email)).to_be_visible()
+
+    dialog = steps.open_dialog(
+        page,
+        js_enabled,
+        page.get_by_role("link", name=f"Reset 2FA for {ann.email}"),
+        f"Reset two-factor authentication for {ann.email}?",
+    )
+    dialog.get_by_label("Reason").fill("Lost her phone; identity checked by video call")
+    step_shots(page, "users-4-reset")
+    dialog.get_by_role("button", name="Reset 2FA").click()
+
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(page.get_by_role("status").first).to_contain_text(
+        f"Two-factor authentication is reset for {ann.email}."
+    )
+    # Back on the list as it was left (filtered by Activated): Ann is no longer in it.
+    expect(user_cell(page, ann.email)).to_have_count(0)
+    step_shots(page, "users-5-after-reset")
+
+    steps.log_out(page)
+    steps.log_in_with_password(page, ann.email)
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    expect(steps.two_factor_section(page).get_by_text("Not activated")).to_be_visible()
+    activity = page.get_by_role("region", name="Recent security activity")
+    expect(
+        activity.get_by_text("2FA reset by staff: Lost her phone; identity checked by video call")
+    ).to_be_visible()
+    step_shots(page, "users-6-user-sees-reset")
