@@ -105,6 +105,14 @@ def _code_at(secret: str, at: datetime, steps: int = 0) -> str:
     return pyotp.TOTP(secret).at(at, counter_offset=steps)
 
 
+def _wrong_code(secret: str, at: datetime | None = None) -> str:
+    # Not the code of any step within +-10 of `at`: a "wrong" code that happened to be a
+    # neighbouring step's would be accepted or read as clock drift, and the test would flake.
+    at = at or timezone.now()
+    near = {_code_at(secret, at, steps) for steps in range(-10, 11)}
+    return next(f"{n:06d}" for n in range(0, 1_000_000, 111_111) if f"{n:06d}" not in near)
+
+
 def _is_active(user) -> bool:
     return services.is_two_factor_enabled(user=user)
 
@@ -196,7 +204,8 @@ def test_qr_is_inline_with_a_meaningful_alt_text(in_sudo):
 )
 def test_pages_showing_the_secret_are_not_stored(in_sudo, request_kwargs):
     shown = in_sudo.get(ENABLE_URL, **request_kwargs)
-    refused = in_sudo.post(ENABLE_URL, {"code": "000000"}, **request_kwargs)
+    wrong = _wrong_code(_secret(shown))
+    refused = in_sudo.post(ENABLE_URL, {"code": wrong}, **request_kwargs)
     for response in (shown, refused):
         assert "otpauth://" in _text(response)
         assert "no-store" in response["Cache-Control"]
@@ -313,7 +322,7 @@ def test_enrollment_code_is_refused_at_the_login_page(clock, client, user):
 
 def test_wrong_code_keeps_the_dialog_open_with_a_message(clock, in_sudo, user):
     secret = _secret(in_sudo.get(ENABLE_URL))
-    wrong = next(c for c in ("000000", "111111") if c != _code_at(secret, clock.now))
+    wrong = _wrong_code(secret, clock.now)
     response = in_sudo.post(ENABLE_URL, {"code": wrong})
     assert response.status_code == 200
     assert "That code is not right." in _text(response)
@@ -347,7 +356,8 @@ def test_htmx_request_gets_a_dialog_fragment(in_sudo):
 
 def test_htmx_wrong_code_rerenders_the_dialog_with_status_200(in_sudo):
     # htmx 2 does not swap a 4xx response: the error must come back as a 200.
-    response = in_sudo.post(ENABLE_URL, {"code": "000000"}, HTTP_HX_REQUEST="true")
+    wrong = _wrong_code(_secret(in_sudo.get(ENABLE_URL)))
+    response = in_sudo.post(ENABLE_URL, {"code": wrong}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "<html" not in _text(response)
     assert 'class="field-errors"' in _text(response)
@@ -402,7 +412,7 @@ def test_disable_refuses_a_wrong_password_even_with_a_right_code(active_client, 
 
 def test_disable_refuses_a_wrong_code_even_with_the_password(active_client, clock, user):
     client, secret = active_client
-    wrong = next(c for c in ("000000", "111111") if c != _code_at(secret, clock.now))
+    wrong = _wrong_code(secret, clock.now)
     response = client.post(DISABLE_URL, {"sudo": "1", "password": PASSWORD, "code": wrong})
     assert response.status_code == 200
     assert "That code is not right." in _text(response)
@@ -469,7 +479,7 @@ def test_no_secret_or_code_reaches_a_log_record(clock, client, user, caplog):
     page = client.get(ENABLE_URL)
     secret = _secret(page)
     codes = [_code_at(secret, clock.now)]
-    client.post(ENABLE_URL, {"code": "000000" if codes[0] != "000000" else "111111"})
+    client.post(ENABLE_URL, {"code": _wrong_code(secret)})  # a refusal is logged too
     client.post(ENABLE_URL, {"code": codes[0]})
     assert _is_active(user)
     client.post("/accounts/logout/")
@@ -484,6 +494,34 @@ def test_no_secret_or_code_reaches_a_log_record(clock, client, user, caplog):
     )
     for needle in (secret, secret.lower(), _grouped_key(page), *codes, PASSWORD):
         assert needle not in logged
+
+
+def test_no_secret_or_code_reaches_an_email(
+    clock, client, user, mailoutbox, django_capture_on_commit_callbacks
+):
+    # The security e-mails go out on commit: run those callbacks, or the outbox stays
+    # empty and the test proves nothing (hence the check that mail was sent at all).
+    with django_capture_on_commit_callbacks(execute=True):
+        client.force_login(user)
+        client.post(ENABLE_URL, {"sudo": "1", "password": PASSWORD})
+        secret = _secret(client.get(ENABLE_URL))
+        enable_code = _code_at(secret, clock.now)
+        assert client.post(ENABLE_URL, {"code": enable_code}).status_code == 302
+        # Still in sudo mode from the password a minute ago: no second proof asked.
+        generated = client.post("/2fa/backup-codes/", {"generate": "1"})
+        backup_codes = re.findall(r"<li><code>([^<]+)</code></li>", _text(generated))
+        client.post("/accounts/logout/")
+        client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+        assert client.post(LOGIN_CODE_URL, {"code": backup_codes[0]}).status_code == 302
+
+    assert mailoutbox, "no security e-mail was sent, so there was nothing to check"
+    needles = (secret, otp.group_secret(secret), enable_code, *backup_codes, PASSWORD)
+    for message in mailoutbox:
+        bodies = [message.subject, message.body]
+        bodies += [content for content, _ in getattr(message, "alternatives", [])]
+        text = "\n".join(bodies)
+        for needle in needles:
+            assert needle not in text
 
 
 def test_enable_and_disable_each_send_their_signal_once(
