@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        # Importing connects the security log's receivers (twofactor's and
+        # Django's auth signals); connect() adds the one that needs the user model.
+        from accounts import security_log
+
+        security_log.connect()

@@ -1,8 +1,11 @@
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from accounts.user_agents import describe_user_agent
 
 
 def normalize_email_address(email: str) -> str:
@@ -89,3 +92,72 @@ class User(AbstractBaseUser, PermissionsMixin):
         if parts:
             return "".join(part[0] for part in parts).upper()
         return self.email[:1].upper()
+
+
+class SecurityEvent(models.Model):
+    """One line of an account's security log: what happened, when, from where, by whom.
+
+    `detail` is short human text chosen by the code that records the event
+    (a remaining count, a staff reason); it never holds a secret or a code.
+    """
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "Logged in"
+        LOGIN_FAILED = "login_failed", "Failed login (wrong password)"
+        CODE_FAILED = "code_failed", "Two-factor code refused"
+        ACCOUNT_LOCKED = "account_locked", "Account locked after failed codes"
+        TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor authentication enabled"
+        TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor authentication disabled"
+        BACKUP_CODES_GENERATED = "backup_codes_generated", "New backup codes generated"
+        BACKUP_CODE_USED = "backup_code_used", "Backup code used"
+        TWO_FACTOR_RESET = "two_factor_reset", "2FA reset by staff"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        PASSWORD_RESET = "password_reset", "Password reset by e-mail link"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="security_events",
+        db_index=True,
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    # Who did it when it was not the user (a staff reset); SET_NULL keeps the
+    # user's history when the staff account is deleted.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # Room for a staff reset's reason (the reset form allows 500 characters).
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # "Recent security activity" and the history pages: one user's newest first.
+            models.Index(fields=["user", "-created_at"], name="accounts_secevent_user_idx"),
+            # prune_security_events deletes by age across all users.
+            models.Index(fields=["created_at"], name="accounts_secevent_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (user {self.user_id}, {self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def browser(self) -> str:
+        return describe_user_agent(self.user_agent)
+
+    @property
+    def description(self) -> str:
+        """The kind in human words, with the detail where it adds something."""
+        label = self.get_kind_display()
+        if not self.detail:
+            return label
+        if self.kind == self.Kind.TWO_FACTOR_RESET:
+            return f"{label}: {self.detail}"
+        return f"{label} ({self.detail})"

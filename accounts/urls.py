@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import staff_views, views
+from accounts import security_views, staff_views, views
 
 app_name = "accounts"
 
@@ -8,6 +8,12 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
+    path("security/", security_views.my_security_history, name="security_history"),
+    path(
+        "users/<int:pk>/security/",
+        security_views.user_security_history,
+        name="user_security_history",
+    ),
     path("users/", staff_views.all_users, name="all_users"),
     path("users/export.csv", staff_views.export_users_csv, name="all_users_csv"),
     path("users/<int:pk>/reset-2fa/", staff_views.reset_two_factor, name="reset_two_factor"),

@@ -1,11 +1,13 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
+from accounts import security_log
 from accounts.forms import EmailAuthenticationForm
 from twofactor import services as twofactor_services
 
@@ -38,7 +40,11 @@ class LogoutView(auth_views.LogoutView):
 @never_cache
 def profile(request: HttpRequest) -> HttpResponse:
     status = twofactor_services.get_status(user=request.user)
-    return render(request, "accounts/profile.html", {"two_factor": status})
+    context = {
+        "two_factor": status,
+        "security_events": security_log.recent_events(user=request.user),
+    }
+    return render(request, "accounts/profile.html", context)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -57,6 +63,14 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
     # post_reset_login stays False: logging in here would skip the second factor.
+
+    def form_valid(self, form) -> HttpResponse:
+        # The security log records the save as "password reset" rather than
+        # "password changed" (accounts.security_log.on_user_saved).
+        # One transaction: the new password and its log event commit together.
+        security_log.mark_password_reset(form.user)
+        with transaction.atomic():
+            return super().form_valid(form)
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # naturaltime ("2 minutes ago") in the security log
     "django_htmx",
     "axes",
 ]
@@ -71,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # IP and browser of the request, for the security log's signal receivers.
+    "accounts.middleware.ActionOriginMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -265,3 +268,6 @@ LOGGING = {
 }
 
 PRODUCT_NAME = "Customer Portal"
+
+# Security log: events older than this are deleted by `manage.py prune_security_events`.
+SECURITY_EVENT_RETENTION_DAYS = env_int("SECURITY_EVENT_RETENTION_DAYS", 365)

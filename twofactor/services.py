@@ -175,12 +175,19 @@ def disable_two_factor(*, user: AbstractBaseUser) -> None:
             signals.two_factor_disabled.send(sender=type(user), user=user, actor=None, reason="")
 
 
-def reset_two_factor(*, user: AbstractBaseUser, actor: AbstractBaseUser, reason: str) -> None:
-    """Support's reset for a user who lost their phone: like disable, done by someone else."""
+def reset_two_factor(
+    *, user: AbstractBaseUser, actor: AbstractBaseUser | None, reason: str
+) -> None:
+    """Support's reset for a user who lost their phone: like disable, done by someone else.
+
+    actor=None is the command line (an operator with shell access, no account
+    in the portal); the reason is still required, so the signal still says
+    "reset" and not "the user disabled it".
+    """
     reason = (reason or "").strip()
     if not reason:
         raise ValueError("A reason is required.")
-    if actor.pk == user.pk:
+    if actor is not None and actor.pk == user.pk:
         raise PermissionError("Staff cannot reset their own two-factor authentication.")
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user).delete()
@@ -388,7 +395,13 @@ def complete_pending_login(
     """Step 2: check the code for the pending user and, if it is right, log them in."""
     now = now or timezone.now()
     pending = get_pending_login(request=request, now=now)
-    verification = verify_code(user=pending.user, code=code, now=now)
+    try:
+        verification = verify_code(user=pending.user, code=code, now=now)
+    except NotEnrolled:
+        # 2FA was switched off (a support reset) after the password step: that
+        # half-finished login is void; the user starts again from the password.
+        clear_pending_login(session=request.session)
+        raise PendingLoginMissing from None
     clear_pending_login(session=request.session)
     login(request, pending.user, backend=pending.backend)  # rotates the session key
     signals.two_factor_login.send(

@@ -1,0 +1,34 @@
+"""The security log pages: your own full history, and any user's for staff."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from accounts import security_log
+
+
+@login_required
+@never_cache
+@require_GET
+def my_security_history(request: HttpRequest) -> HttpResponse:
+    # Always the logged-in user's own events: there is no id in the URL to tamper with.
+    page = security_log.history_page(user=request.user, number=request.GET.get("page"))
+    context = {"page": page, "subject": request.user, "own": True}
+    return render(request, "accounts/security_history.html", context)
+
+
+@login_required
+@never_cache
+@require_GET
+def user_security_history(request: HttpRequest, pk: int) -> HttpResponse:
+    # Checked before the lookup, so a non-staff user cannot even learn which ids exist.
+    if not (request.user.is_active and request.user.is_staff):
+        raise PermissionDenied
+    subject = get_object_or_404(get_user_model(), pk=pk)
+    page = security_log.history_page(user=subject, number=request.GET.get("page"))
+    context = {"page": page, "subject": subject, "own": subject.pk == request.user.pk}
+    return render(request, "accounts/security_history.html", context)

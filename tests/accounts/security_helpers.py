@@ -1,0 +1,69 @@
+"""Shared by the security log, notification and command tests: a browser-like client,
+sudo mode without the password dialog, and codes that are certainly wrong."""
+
+from datetime import datetime
+
+import pyotp
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import SecurityEvent
+from twofactor import services
+
+IP = "203.0.113.7"
+USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+BROWSER = "Firefox on Windows"
+
+ENABLE_URL = "/2fa/enable/"
+DISABLE_URL = "/2fa/disable/"
+BACKUP_CODES_URL = "/2fa/backup-codes/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_CODE_URL = "/2fa/login/"
+PROFILE_URL = "/accounts/profile/"
+HISTORY_URL = "/accounts/security/"
+
+
+def browser_client() -> Client:
+    """A test client whose every request comes from IP with USER_AGENT."""
+    return Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=USER_AGENT)
+
+
+def log_in_with_sudo(client: Client, user) -> Client:
+    """Logged in and recently proven (sudo), with the login's own event cleared."""
+    client.force_login(user)
+    session = client.session
+    session[services.SUDO_SESSION_KEY] = {
+        "user_id": str(user.pk),
+        "at": timezone.now().timestamp(),
+    }
+    session.save()
+    SecurityEvent.objects.all().delete()
+    return client
+
+
+def events(user=None) -> list[SecurityEvent]:
+    queryset = SecurityEvent.objects.order_by("id")
+    if user is not None:
+        queryset = queryset.filter(user=user)
+    return list(queryset)
+
+
+def kinds(user=None) -> list[str]:
+    return [event.kind for event in events(user)]
+
+
+def wrong_code(secret: str, *, at: datetime | None = None) -> str:
+    """A six-digit code valid for no step within +-10 of `at` (so not even 'clock drift')."""
+    at = at or timezone.now()
+    totp = pyotp.TOTP(secret)
+    near = {totp.at(at, counter_offset=offset) for offset in range(-10, 11)}
+    return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
+
+
+def enable_through_pages(client: Client, user) -> str:
+    """Enable 2FA the way a user does (open the dialog, type the code); returns the secret."""
+    client.get(ENABLE_URL)
+    secret = services.begin_enrollment(user=user).secret
+    response = client.post(ENABLE_URL, {"code": pyotp.TOTP(secret).now()})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    return secret

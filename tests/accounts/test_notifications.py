@@ -1,0 +1,245 @@
+"""Security e-mails: one per notifying action, to the user, after the commit, never a secret.
+
+Inside a test transaction nothing commits, so on_commit callbacks are run by
+django_capture_on_commit_callbacks(execute=True), which is where a real
+commit would run them. The broken-mail-server test uses a real transaction
+(transaction=True) so the send happens inside the request, as in production.
+"""
+
+import logging
+
+import pytest
+from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
+
+from accounts.models import SecurityEvent
+from tests.accounts.security_helpers import (
+    BACKUP_CODES_URL,
+    DISABLE_URL,
+    IP,
+    LOGIN_CODE_URL,
+    LOGIN_URL,
+    browser_client,
+    enable_through_pages,
+    log_in_with_sudo,
+    wrong_code,
+)
+from tests.conftest import PASSWORD
+from twofactor import services
+from twofactor.models import BackupCode, TOTPDevice
+
+
+class Boom(Exception):
+    pass
+
+
+class BrokenEmailBackend(BaseEmailBackend):
+    """A mail server that is down."""
+
+    def send_messages(self, email_messages):
+        raise ConnectionRefusedError("SMTP server unreachable")
+
+
+def whole_mail(message) -> str:
+    """Subject, text body and every alternative (the HTML), as one string to scan."""
+    parts = [message.subject, message.body]
+    parts += [content for content, _ in message.alternatives]
+    return "\n".join(parts)
+
+
+def only_mail(mailoutbox, user):
+    assert len(mailoutbox) == 1, [message.subject for message in mailoutbox]
+    message = mailoutbox[0]
+    assert message.to == [user.email]
+    assert [mimetype for _, mimetype in message.alternatives] == ["text/html"]
+    return message
+
+
+def assert_no_secret(message, *secrets: str) -> None:
+    text = whole_mail(message)
+    for secret in secrets:
+        assert secret not in text
+        # Grouped forms too (the secret is shown in groups of four, codes as "abcde fghij").
+        assert secret.replace(" ", "") not in text.replace(" ", "")
+
+
+@pytest.fixture
+def browser(db):
+    return browser_client()
+
+
+@pytest.fixture
+def logged_in(browser, user):
+    return log_in_with_sudo(browser, user)
+
+
+# --- One mail per notifying action, no secret in it ----------------------------------------
+def test_enabling_2fa_mails_the_user_without_the_secret(
+    logged_in, user, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        secret = enable_through_pages(logged_in, user)
+    message = only_mail(mailoutbox, user)
+    assert "Two-factor authentication is now on" in message.subject
+    assert IP in message.body and "Firefox on Windows" in message.body
+    device = TOTPDevice.objects.get(user=user)
+    assert_no_secret(message, secret, device.encrypted_secret)
+
+
+def test_disabling_2fa_mails_the_user(
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret = user_with_totp
+    log_in_with_sudo(browser, user)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(DISABLE_URL, {"confirm": "1"})
+    message = only_mail(mailoutbox, user)
+    assert "turned off" in message.subject
+    assert_no_secret(message, secret)
+
+
+def test_generating_backup_codes_mails_the_user_without_the_codes(
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret = user_with_totp
+    log_in_with_sudo(browser, user)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(BACKUP_CODES_URL, {"generate": "1"})
+    codes = response.context["codes"]
+    message = only_mail(mailoutbox, user)
+    assert "New backup codes" in message.subject
+    assert_no_secret(message, secret, *codes)
+
+
+@pytest.fixture
+def with_codes(user_with_totp):
+    user, secret = user_with_totp
+    codes = services.regenerate_backup_codes(user=user)
+    return user, secret, codes
+
+
+def test_using_a_backup_code_mails_how_many_remain(
+    browser, with_codes, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret, codes = with_codes
+    browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = browser.post(LOGIN_CODE_URL, {"code": codes[0]})
+    assert response.status_code == 302
+    message = only_mail(mailoutbox, user)
+    assert message.subject.startswith("A backup code was used")
+    assert "You have 4 unused backup codes left." in message.body
+    assert_no_secret(message, secret, *codes)
+
+
+def test_using_the_last_backup_code_mails_a_nudge_to_make_new_ones(
+    with_codes, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, _, codes = with_codes
+    BackupCode.objects.filter(user=user).exclude(
+        pk=BackupCode.objects.filter(user=user).order_by("pk").last().pk
+    ).update(used_at="2025-01-01T00:00Z")
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        for code in codes:  # only the one unused code is accepted
+            try:
+                services.use_backup_code(user=user, code=code)
+            except services.TwoFactorError:
+                continue
+    message = only_mail(mailoutbox, user)
+    assert message.subject.startswith("Your last backup code was used")
+    assert "You have no unused backup codes left" in message.body
+    assert "Generate backup code" in message.body
+    assert_no_secret(message, *codes)
+
+
+def test_staff_reset_mails_the_user_the_reason(
+    user_with_totp, staff_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret = user_with_totp
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.reset_two_factor(user=user, actor=staff_user, reason="Lost phone <b>today</b>")
+    message = only_mail(mailoutbox, user)
+    assert "Support reset" in message.subject
+    assert "Reason given: Lost phone <b>today</b>" in message.body
+    html = message.alternatives[0][0]
+    assert "Lost phone &lt;b&gt;today&lt;/b&gt;" in html  # escaped in the HTML part
+    assert_no_secret(message, secret)
+
+
+def test_account_lock_mails_that_the_password_is_known(
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret = user_with_totp
+    browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    mailoutbox.clear()
+    wrong = [wrong_code(secret)] * services.MAX_FAILURES
+    with django_capture_on_commit_callbacks(execute=True):
+        for code in wrong:
+            browser.post(LOGIN_CODE_URL, {"code": code})
+    message = only_mail(mailoutbox, user)
+    assert "failed the two-factor code" in message.subject
+    assert "entered your password correctly but failed the two-factor code" in message.body
+    assert "Change it now" in message.body
+    assert_no_secret(message, secret, wrong[0])
+
+
+def test_a_single_wrong_code_sends_no_mail(
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret = user_with_totp
+    browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(LOGIN_CODE_URL, {"code": wrong_code(secret)})
+    assert mailoutbox == []
+
+
+# --- After the commit, and only then -----------------------------------------------------------
+def test_no_mail_leaves_before_the_commit(
+    user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, _ = user_with_totp
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.disable_two_factor(user=user)
+    assert mailoutbox == []
+    for callback in callbacks:
+        callback()
+    assert len(mailoutbox) == 1
+
+
+def test_a_rolled_back_change_sends_no_mail(
+    user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, _ = user_with_totp
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(Boom), transaction.atomic():
+            services.disable_two_factor(user=user)
+            raise Boom
+    assert mailoutbox == []
+
+
+# --- A mail server that is down ------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+def test_a_broken_mail_server_does_not_break_enabling_2fa(make_user, settings, caplog):
+    settings.EMAIL_BACKEND = "tests.accounts.test_notifications.BrokenEmailBackend"
+    user = make_user()
+    client = log_in_with_sudo(browser_client(), user)
+    with caplog.at_level(logging.ERROR, logger="accounts.notifications"):
+        # Real commits: the mail is sent (and fails) inside this request.
+        enable_through_pages(client, user)
+    assert services.is_two_factor_enabled(user=user)
+    assert SecurityEvent.objects.filter(
+        user=user, kind=SecurityEvent.Kind.TWO_FACTOR_ENABLED
+    ).exists()
+    failures = [record for record in caplog.records if record.name == "accounts.notifications"]
+    assert len(failures) == 1
+    assert "two_factor_enabled" in failures[0].getMessage()
+    assert failures[0].exc_info is not None  # the traceback is kept for the operator
+    assert user.email not in failures[0].getMessage()
