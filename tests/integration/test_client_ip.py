@@ -1,0 +1,79 @@
+"""X-Forwarded-For is a client-writable header: trusted only for the configured proxy hops."""
+
+from django.test import RequestFactory
+
+from portal.client_ip import client_ip
+from tests.conftest import PASSWORD
+
+LOGIN = "/accounts/login/"
+
+
+def request_from(rf: RequestFactory, remote_addr: str, forwarded_for: str | None = None):
+    extra = {"REMOTE_ADDR": remote_addr}
+    if forwarded_for is not None:
+        extra["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return rf.get("/", **extra)
+
+
+def test_forwarded_for_is_ignored_without_a_trusted_proxy(rf, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request_from(rf, "203.0.113.9", "198.51.100.1")) == "203.0.113.9"
+
+
+def test_behind_one_proxy_the_address_it_appended_is_the_client(rf, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    # The client forged the first entry; the proxy appended what it really saw.
+    request = request_from(rf, "10.0.0.2", "198.51.100.1, 203.0.113.9")
+    assert client_ip(request) == "203.0.113.9"
+
+
+def test_behind_two_proxies_the_second_entry_from_the_right_is_the_client(rf, settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    request = request_from(rf, "10.0.0.3", "198.51.100.1, 203.0.113.9, 10.0.0.2")
+    assert client_ip(request) == "203.0.113.9"
+
+
+def test_short_forwarded_for_falls_back_to_the_peer_address(rf, settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    assert client_ip(request_from(rf, "10.0.0.3", "203.0.113.9")) == "10.0.0.3"
+
+
+def test_rotating_forged_forwarded_for_does_not_dodge_the_password_lock(client, user, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            LOGIN,
+            {"username": user.email, "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt + 1}",
+        )
+    response = client.post(
+        LOGIN,
+        {"username": user.email, "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.200",
+    )
+    assert response.status_code == 429
+    assert client.get("/accounts/profile/").status_code == 302
+
+
+def test_behind_a_trusted_proxy_the_lock_follows_the_real_client(client, user, settings):
+    # With one trusted proxy the forged left-hand entries change nothing: the
+    # proxy-appended address (the same each time) is what gets locked.
+    settings.TRUSTED_PROXY_COUNT = 1
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            LOGIN,
+            {"username": user.email, "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt + 1}, 203.0.113.9",
+        )
+    locked = client.post(
+        LOGIN,
+        {"username": user.email, "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="198.51.100.77, 203.0.113.9",
+    )
+    elsewhere = client.post(
+        LOGIN,
+        {"username": user.email, "password": PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.50",
+    )
+    assert locked.status_code == 429
+    assert elsewhere.status_code == 302

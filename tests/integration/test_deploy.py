@@ -1,0 +1,192 @@
+"""Production settings: `check --deploy` is clean, the server refuses to start
+without SECRET_KEY, HTTPS and cookies are locked down, and every page sends the CSP.
+
+Settings are read once at import, so the production values are checked in a
+subprocess with a production environment (DEBUG off, no test overrides).
+"""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.integration.servers import ROOT, collected_static, free_port
+
+PRODUCTION_ONLY = {"DEBUG", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER"}
+
+
+def production(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION_ONLY}
+    env.update(
+        DJANGO_SETTINGS_MODULE="portal.settings",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="portal.example.com",
+        STATIC_ROOT=collected_static(),  # the manifest storage needs collected files
+    )
+    env.update(overrides)
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 60):
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+# Fetches the login page through the full middleware stack with production settings.
+FETCH_LOGIN = """
+import json, django
+django.setup()
+from django.test import Client
+response = Client().get("/accounts/login/", HTTP_HOST="portal.example.com", **EXTRA)
+print(json.dumps({
+    "status": response.status_code,
+    "location": response.get("Location", ""),
+    "headers": dict(response.items()),
+    "cookies": {name: dict(morsel) for name, morsel in response.cookies.items()},
+}))
+"""
+
+
+def fetch_login(env: dict[str, str], **extra) -> dict:
+    result = run([sys.executable, "-c", f"EXTRA = {extra!r}\n" + FETCH_LOGIN], env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_check_deploy_with_production_settings_reports_nothing():
+    result = run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], production()
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_manage_py_refuses_to_run_without_secret_key():
+    env = production()
+    del env["SECRET_KEY"]
+    result = run([sys.executable, "manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_gunicorn_refuses_to_start_without_secret_key():
+    env = production()
+    del env["SECRET_KEY"]
+    command = [sys.executable, "-m", "gunicorn", "portal.wsgi:application"]
+    command += ["--config", "portal/gunicorn.conf.py", "--bind", f"127.0.0.1:{free_port()}"]
+    result = run(command, env, timeout=30)
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_redirects_plain_http_to_https():
+    response = fetch_login(production())
+    assert response["status"] == 301
+    assert response["location"] == "https://portal.example.com/accounts/login/"
+
+
+def test_forwarded_proto_is_ignored_unless_the_proxy_header_is_configured():
+    forged = {"HTTP_X_FORWARDED_PROTO": "https"}
+    assert fetch_login(production(), **forged)["status"] == 301
+    behind_proxy = production(SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+    assert fetch_login(behind_proxy, **forged)["status"] == 200
+
+
+def test_production_cookies_are_secure_httponly_and_host_prefixed():
+    response = fetch_login(production(), secure=True)
+    assert response["status"] == 200
+    csrf = response["cookies"]["__Host-csrftoken"]
+    assert csrf["secure"] and csrf["httponly"] and csrf["path"] == "/" and not csrf["domain"]
+    settings_check = run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SESSION_COOKIE_NAME, s.SESSION_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY)",
+        ],
+        production(),
+    )
+    assert settings_check.stdout.split() == ["__Host-sessionid", "True", "True"]
+
+
+def test_production_sends_hsts_referrer_policy_and_frame_denial():
+    headers = fetch_login(production(), secure=True)["headers"]
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "includeSubDomains" in headers["Strict-Transport-Security"]
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+# --- Content-Security-Policy on every page (in-process, test settings) -----------------------
+def _login_page(client, user_with_totp):
+    return client.get("/accounts/login/")
+
+
+def _profile_page(client, user_with_totp):
+    client.force_login(user_with_totp[0])
+    return client.get("/accounts/profile/")
+
+
+def _code_step_page(client, user_with_totp):
+    client.post("/accounts/login/", {"username": user_with_totp[0].email, "password": PASSWORD})
+    return client.get("/2fa/login/")
+
+
+def _enable_dialog_with_qr(client, user_with_totp, make_user):
+    client.force_login(make_user("qr@example.com"))
+    client.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+    return client.get("/2fa/enable/")
+
+
+PAGES = {
+    "login": _login_page,
+    "profile": _profile_page,
+    "code step": _code_step_page,
+}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_carries_the_content_security_policy(client, user_with_totp, page):
+    response = PAGES[page](client, user_with_totp)
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy
+
+
+def test_policy_allows_no_inline_script_style_or_framing(client, db):
+    policy = client.get("/accounts/login/")["Content-Security-Policy"]
+    directives = dict(
+        (part.split()[0], part.split()[1:]) for part in policy.split(";") if part.strip()
+    )
+    assert directives["script-src"] == ["'self'"]
+    assert directives["style-src"] == ["'self'"]
+    assert directives["img-src"] == ["'self'", "data:"]  # the QR code is a data: PNG
+    assert directives["frame-ancestors"] == ["'none'"]
+    assert directives["base-uri"] == ["'none'"]
+    assert directives["form-action"] == ["'self'"]
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+
+
+def test_enable_dialog_with_the_qr_code_carries_the_policy(client, user_with_totp, make_user):
+    response = _enable_dialog_with_qr(client, user_with_totp, make_user)
+    assert response.status_code == 200
+    assert 'src="data:image/' in response.content.decode()
+    assert "img-src 'self' data:" in response["Content-Security-Policy"]
+
+
+def test_outage_page_carries_the_policy_too(client, user, monkeypatch):
+    from portal import middleware
+
+    monkeypatch.setattr(
+        "accounts.views.twofactor_services.get_status",
+        lambda **kwargs: (_ for _ in ()).throw(middleware.OperationalError("down")),
+    )
+    client.force_login(user)
+    response = client.get("/accounts/profile/")
+    assert response.status_code == 503
+    assert "default-src 'self'" in response["Content-Security-Policy"]
