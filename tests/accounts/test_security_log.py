@@ -426,3 +426,10 @@ def test_a_bad_history_page_number_shows_a_page_not_an_error(client, user):
 def test_history_page_is_not_cached(client, user):
     client.force_login(user)
     assert "no-store" in client.get(HISTORY_URL)["Cache-Control"]
+
+
+def test_all_users_links_each_user_to_their_history(client, two_logs, staff_user):
+    _, bob = two_logs
+    client.force_login(staff_user)
+    page = client.get("/accounts/users/").content.decode()
+    assert f'href="/accounts/users/{bob.pk}/security/"' in page
