@@ -235,6 +235,18 @@ def test_reopening_after_ten_minutes_shows_a_new_secret(clock, in_sudo):
     assert _secret(in_sudo.get(ENABLE_URL)) != first
 
 
+def test_thousand_enrollments_give_thousand_distinct_secrets(clock, django_user_model):
+    # Through the service (and its encryption round trip), not just the generator.
+    django_user_model.objects.bulk_create(
+        django_user_model(email=f"user{i}@example.com", password="!") for i in range(1000)
+    )
+    secrets = {
+        services.begin_enrollment(user=user, now=clock.now).secret
+        for user in django_user_model.objects.all()
+    }
+    assert len(secrets) == 1000
+
+
 # --- Confirming with a code -------------------------------------------------------------------
 def _require_tool(tool: str) -> str:
     # Same rule as tests/e2e/conftest.py: skipped on a laptop without it, a failure in CI.
