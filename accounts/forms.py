@@ -35,8 +35,12 @@ def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
 
     Without this, "Ann@X" and "ann@x" would be two counters for one account.
     """
-    if credentials and credentials.get("username"):
-        return normalize_email_address(credentials["username"])
+    # authenticate() passes "username"; axes' own login/logout handlers pass the
+    # model's USERNAME_FIELD ("email"). Without the second, the code step's
+    # login() (whose POST has no username) never reset the failures it should.
+    username = credentials and (credentials.get("username") or credentials.get("email"))
+    if username:
+        return normalize_email_address(username)
     return normalize_email_address(request.POST.get("username", ""))
 
 

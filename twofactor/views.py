@@ -178,10 +178,13 @@ def login_code(request: HttpRequest) -> HttpResponse:
             pending, verification = services.complete_pending_login(
                 request=request, code=form.cleaned_data["code"], now=now
             )
-        except services.PendingLoginMissing:
+        except services.PendingLoginExpired:
             messages.warning(
                 request, "Your sign-in took longer than 10 minutes. Please start again."
             )
+            return redirect(settings.LOGIN_URL)
+        except services.PendingLoginMissing:
+            messages.warning(request, "Your sign-in could not be completed. Please start again.")
             return redirect(settings.LOGIN_URL)
         except services.TwoFactorError as error:
             drift = isinstance(error, services.ClockDrift)

@@ -1,0 +1,701 @@
+"""The two-step login (issue 5): password, then an app code or a backup code.
+
+Written from an attacker's side: every test names a way in and shows it is shut.
+Time is controlled with the `clock` fixture (django.utils.timezone.now is
+replaced, so views, services and sessions all see the same instant) or by
+passing `now=` to services directly.
+"""
+
+import html
+import json
+import re
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.db import connection, connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.views.debug import SafeExceptionReporterFilter
+
+from tests.conftest import PASSWORD
+from twofactor import otp, services, signals
+from twofactor.models import TOTPDevice
+
+LOGIN_URL = "/accounts/login/"
+CODE_URL = "/2fa/login/"
+PROFILE_URL = "/accounts/profile/"
+OPEN_REDIRECTS = [
+    "https://evil.example",
+    "//evil.example",
+    "http:999999999",
+    "http:\\\\evil.example",
+    "/\\evil.example",
+]
+FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs real row locks and concurrent connections: run with DATABASE_URL=postgres://...",
+)
+
+
+# --- Fixtures and helpers ----------------------------------------------------------
+class Clock:
+    """A stand-in for timezone.now() that only moves when the test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    # The middle of a 30-second step, so "the current code" names exactly one step.
+    real = timezone.now().timestamp()
+    start = datetime.fromtimestamp((real // otp.PERIOD) * otp.PERIOD + 15, tz=UTC)
+    frozen = Clock(start)
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen
+
+
+@pytest.fixture
+def ann(clock, user, enrolled):
+    """(user, secret): 2FA switched on two minutes before the frozen clock."""
+    return user, enrolled(user, at=clock.now - timedelta(minutes=2))
+
+
+@pytest.fixture
+def bob(clock, make_user, enrolled):
+    bob = make_user("bob@example.com", name="Bob Example")
+    return bob, enrolled(bob, at=clock.now - timedelta(minutes=2))
+
+
+def code_at(secret: str, at: datetime, steps: int = 0) -> str:
+    return pyotp.TOTP(secret).at(at, counter_offset=steps)
+
+
+def wrong_code(secret: str, at: datetime) -> str:
+    """Six digits that match no step within the drift window: a plain wrong guess."""
+    near = {code_at(secret, at, steps) for steps in range(-12, 13)}
+    return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in near)
+
+
+def password_step(client: Client, user, *, next_url: str | None = None):
+    data = {"username": user.email, "password": PASSWORD}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post(LOGIN_URL, data)
+
+
+def code_step(client: Client, code: str, **extra):
+    return client.post(CODE_URL, {"code": code}, **extra)
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def logged_in_as(client: Client):
+    return client.session.get(SESSION_KEY)
+
+
+def device_of(user) -> TOTPDevice:
+    return TOTPDevice.objects.get(user=user)
+
+
+def fail(user, times: int, *, now: datetime, secret: str) -> None:
+    for _ in range(times):
+        with pytest.raises(services.TwoFactorError):
+            services.verify_code(user=user, code=wrong_code(secret, now), now=now)
+
+
+# --- Step 1: the password alone logs nobody in ---------------------------------------
+def test_after_password_step_user_is_anonymous(client, ann):
+    user, _ = ann
+    response = password_step(client, user)
+    assert response.status_code == 302
+    assert response["Location"] == CODE_URL
+    assert logged_in_as(client) is None
+    assert client.get(PROFILE_URL)["Location"].startswith(LOGIN_URL + "?next=")
+
+
+def test_after_password_step_admin_is_unreachable(client, clock, staff_user, enrolled):
+    enrolled(staff_user, at=clock.now - timedelta(minutes=2))
+    password_step(client, staff_user)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+    # ...and the admin's own login form is not a side door either.
+    response = client.get(response["Location"])
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN_URL + "?next=/admin/")
+
+
+def test_code_step_without_password_step_is_refused(client, ann, clock):
+    user, secret = ann
+    response = code_step(client, code_at(secret, clock.now), follow=True)
+    assert response.redirect_chain[0] == (LOGIN_URL, 302)
+    assert "Enter your email and password first." in text(response)
+    assert logged_in_as(client) is None
+    assert device_of(user).last_used_step < otp.time_step(clock.now.timestamp())
+
+
+def test_session_after_password_step_holds_only_the_pending_login(client, ann, clock):
+    user, _ = ann
+    password_step(client, user, next_url="/accounts/profile/?x=1")
+    session = dict(client.session.items())
+    assert set(session) == {services.PENDING_LOGIN_SESSION_KEY}
+    assert session[services.PENDING_LOGIN_SESSION_KEY] == {
+        "user_id": str(user.pk),
+        "backend": "django.contrib.auth.backends.ModelBackend",
+        "started_at": clock.now.timestamp(),
+        "next": "/accounts/profile/?x=1",
+    }
+
+
+def test_no_password_in_session_data_or_row(client, ann):
+    user, _ = ann
+    password_step(client, user)
+    user.refresh_from_db()
+    encoded = user.password  # e.g. "md5$salt$hash": none of its parts may be stored
+    forbidden = [PASSWORD, encoded, *encoded.split("$")[1:]]
+    row = Session.objects.get(session_key=client.session.session_key)
+    decoded = json.dumps(row.get_decoded())
+    for secret in forbidden:
+        assert secret not in decoded
+        assert secret not in row.session_data
+    assert "password" not in decoded.lower()
+
+
+def test_session_key_changes_at_password_step_and_again_at_login(client, ann, clock):
+    user, secret = ann
+    planted = client.session.session_key  # e.g. fixed by an attacker before step 1
+    password_step(client, user)
+    pending = client.session.session_key
+    code_step(client, code_at(secret, clock.now))
+    logged_in = client.session.session_key
+    assert logged_in_as(client) == str(user.pk)
+    assert len({planted, pending, logged_in}) == 3
+    assert not Session.objects.filter(session_key__in=[planted, pending]).exists()
+
+
+def test_user_without_two_factor_logs_in_at_password_step(client, user):
+    response = password_step(client, user)
+    assert response["Location"] == PROFILE_URL
+    assert logged_in_as(client) == str(user.pk)
+    assert services.PENDING_LOGIN_SESSION_KEY not in client.session
+
+
+def test_wrong_password_for_two_factor_user_looks_like_any_wrong_password(client, ann, make_user):
+    with_2fa, _ = ann
+    without_2fa = make_user("carl@example.com")
+
+    def attempt(email: str):
+        with CaptureQueriesContext(connection) as queries:
+            response = client.post(LOGIN_URL, {"username": email, "password": "wrong"})
+        return response, [q["sql"] for q in queries.captured_queries]
+
+    first, first_sql = attempt(with_2fa.email)
+    second, second_sql = attempt(without_2fa.email)
+
+    def body(response, email: str) -> str:
+        page = response.content.decode().replace(email, "EMAIL")
+        return re.sub(r"[A-Za-z0-9]{64}", "CSRF", page)
+
+    assert first.status_code == second.status_code == 200
+    assert body(first, with_2fa.email) == body(second, without_2fa.email)
+    # Same work on the server (the timing class): the same number of queries,
+    # and the 2FA tables are not even looked at before the password is right.
+    assert len(first_sql) == len(second_sql)
+    assert not any("twofactor_" in sql for sql in first_sql)
+
+
+# --- Step 2 with an app code: success, replay ---------------------------------------
+def test_correct_app_code_logs_in_and_redirects_to_profile(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    response = code_step(client, code_at(secret, clock.now))
+    assert response.status_code == 302
+    assert response["Location"] == PROFILE_URL
+    assert logged_in_as(client) == str(user.pk)
+    assert services.PENDING_LOGIN_SESSION_KEY not in client.session
+    assert client.get(PROFILE_URL).status_code == 200
+
+
+def test_same_code_from_another_browser_is_refused(ann, clock):
+    user, secret = ann
+    code = code_at(secret, clock.now)
+    first, second = Client(), Client()
+    password_step(first, user)
+    password_step(second, user)  # an attacker who has the password and sees the code
+    code_step(first, code)
+    response = code_step(second, code)
+    assert response.status_code == 200
+    assert "That code has already been used." in text(response)
+    assert logged_in_as(second) is None
+
+
+def test_older_code_after_newer_one_is_refused(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    code_step(client, code_at(secret, clock.now, steps=1))  # the next code, inside the window
+    client.post("/accounts/logout/")
+    password_step(client, user)
+    response = code_step(client, code_at(secret, clock.now))  # still in the window, but older
+    assert "That code has already been used." in text(response)
+    assert logged_in_as(client) is None
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda c: f"{c[:3]} {c[3:]}",
+        lambda c: f" {c}",
+        lambda c: f"{c[:3]}-{c[3:]}",
+        lambda c: c.translate(FULL_WIDTH_DIGITS),
+    ],
+    ids=["grouped", "leading-space", "dashed", "full-width"],
+)
+def test_normalised_variant_of_a_used_code_is_refused(ann, clock, variant):
+    user, secret = ann
+    code = code_at(secret, clock.now)
+    first, second = Client(), Client()
+    password_step(first, user)
+    password_step(second, user)
+    code_step(first, code)
+    response = code_step(second, variant(code))
+    assert "That code has already been used." in text(response)
+    assert logged_in_as(second) is None
+
+
+# --- Step 2 with a backup code ----------------------------------------------------------
+def test_backup_code_logs_in_and_says_how_many_remain(client, ann):
+    user, _ = ann
+    codes = services.regenerate_backup_codes(user=user)
+    password_step(client, user)
+    response = code_step(client, codes[0], follow=True)
+    assert response.redirect_chain == [(PROFILE_URL, 302)]
+    assert logged_in_as(client) == str(user.pk)
+    assert "You signed in with a backup code. 4 unused backup codes left." in text(response)
+
+
+def test_reused_backup_code_is_refused(ann):
+    user, _ = ann
+    codes = services.regenerate_backup_codes(user=user)
+    first, second = Client(), Client()
+    password_step(first, user)
+    code_step(first, codes[0])
+    password_step(second, user)
+    response = code_step(second, codes[0].upper())  # same code, typed differently
+    assert response.status_code == 200
+    assert "That code is not right." in text(response)
+    assert logged_in_as(second) is None
+
+
+# --- Throttle ---------------------------------------------------------------------------
+def test_five_wrong_codes_refuse_even_the_correct_one_until_the_lock_ends(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    for _ in range(services.MAX_FAILURES):
+        code_step(client, wrong_code(secret, clock.now))
+    response = code_step(client, code_at(secret, clock.now))
+    assert "Too many wrong codes." in text(response)
+    assert logged_in_as(client) is None
+
+    clock.advance(minutes=4, seconds=59)
+    response = code_step(client, code_at(secret, clock.now))
+    assert "Too many wrong codes." in text(response)
+    assert logged_in_as(client) is None
+
+    clock.advance(seconds=2)
+    response = code_step(client, code_at(secret, clock.now))
+    assert response.status_code == 302
+    assert logged_in_as(client) == str(user.pk)
+
+
+def test_locked_page_says_when_to_try_again(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    for _ in range(services.MAX_FAILURES):
+        response = code_step(client, wrong_code(secret, clock.now))
+    until = clock.now + services.FIRST_LOCK
+    assert response.status_code == 200
+    assert f"locked until {until:%H:%M} UTC (about 5 minutes from now)" in text(response)
+
+
+def test_backup_code_failures_count_towards_the_lock(client, ann, clock):
+    user, secret = ann
+    services.regenerate_backup_codes(user=user)
+    password_step(client, user)
+    for _ in range(3):
+        code_step(client, wrong_code(secret, clock.now))
+    for guess in ["aaaaa-aaaaa", "ccccc-ccccc"]:
+        code_step(client, guess)
+    response = code_step(client, code_at(secret, clock.now))
+    assert "Too many wrong codes." in text(response)
+    assert logged_in_as(client) is None
+
+
+def test_new_password_step_does_not_reset_the_failure_count(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    for _ in range(services.MAX_FAILURES - 1):
+        code_step(client, wrong_code(secret, clock.now))
+    password_step(client, user)  # start over, hoping for five fresh guesses
+    code_step(client, wrong_code(secret, clock.now))
+    response = code_step(client, code_at(secret, clock.now))
+    assert "Too many wrong codes." in text(response)
+    assert logged_in_as(client) is None
+
+
+def test_success_resets_the_failure_count(ann, clock):
+    user, secret = ann
+    now = clock.now
+    fail(user, services.MAX_FAILURES - 1, now=now, secret=secret)
+    services.verify_code(user=user, code=code_at(secret, now), now=now)
+    later = now + timedelta(seconds=30)
+    fail(user, services.MAX_FAILURES - 1, now=later, secret=secret)
+    services.verify_code(user=user, code=code_at(secret, later), now=later)  # not locked
+
+
+def test_second_lock_lasts_ten_minutes(ann, clock):
+    user, secret = ann
+    now = clock.now
+    fail(user, services.MAX_FAILURES, now=now, secret=secret)
+    now = device_of(user).locked_until
+    fail(user, services.MAX_FAILURES, now=now, secret=secret)
+    assert device_of(user).locked_until == now + timedelta(minutes=10)
+
+
+def test_lock_doubles_each_time_up_to_one_hour(ann, clock):
+    user, secret = ann
+    now = clock.now
+    durations = []
+    for _ in range(6):
+        fail(user, services.MAX_FAILURES, now=now, secret=secret)
+        until = device_of(user).locked_until
+        durations.append(round((until - now).total_seconds() / 60))
+        now = until
+    assert durations == [5, 10, 20, 40, 60, 60]
+
+
+@pytest.mark.parametrize("kind", ["app code", "backup code"])
+def test_locked_account_is_refused_before_any_hashing(ann, clock, monkeypatch, kind):
+    user, secret = ann
+    codes = services.regenerate_backup_codes(user=user)
+    fail(user, services.MAX_FAILURES, now=clock.now, secret=secret)
+
+    def no_crypto(*args, **kwargs):
+        raise AssertionError("a locked account must cost no HMAC or key derivation")
+
+    for name in ["match_totp", "find_drift", "hash_backup_code_like", "hash_backup_code"]:
+        monkeypatch.setattr(otp, name, no_crypto)
+    code = code_at(secret, clock.now) if kind == "app code" else codes[0]
+    with pytest.raises(services.AccountLocked):
+        services.verify_code(user=user, code=code, now=clock.now)
+
+
+def test_failed_codes_and_the_lock_are_announced(ann, clock):
+    user, secret = ann
+    failed, locked = [], []
+
+    def on_failed(sender, **kwargs):
+        failed.append(kwargs)
+
+    def on_locked(sender, **kwargs):
+        locked.append(kwargs)
+
+    signals.code_verification_failed.connect(on_failed)
+    signals.account_locked.connect(on_locked)
+    try:
+        fail(user, services.MAX_FAILURES, now=clock.now, secret=secret)
+    finally:
+        signals.code_verification_failed.disconnect(on_failed)
+        signals.account_locked.disconnect(on_locked)
+    assert [(f["user"], f["method"], f["reason"]) for f in failed] == [
+        (user, "totp", "invalid")
+    ] * services.MAX_FAILURES
+    assert [(lock["user"], lock["until"]) for lock in locked] == [
+        (user, clock.now + services.FIRST_LOCK)
+    ]
+
+
+# --- Whose login is it? ----------------------------------------------------------------
+def test_pending_login_of_one_user_cannot_be_finished_with_another_users_code(
+    client, ann, bob, clock
+):
+    user, _ = ann
+    other, other_secret = bob
+    before = device_of(other).last_used_step
+    password_step(client, user)
+    response = code_step(client, code_at(other_secret, clock.now))
+    assert "That code is not right." in text(response)
+    assert logged_in_as(client) is None
+    assert device_of(other).last_used_step == before  # and Bob's code was not spent
+
+
+def test_later_password_step_replaces_the_pending_user(client, ann, bob, clock):
+    user, secret = ann
+    other, other_secret = bob
+    password_step(client, user)
+    password_step(client, other)
+    response = code_step(client, code_at(secret, clock.now))  # Ann's code, Bob pending
+    assert "That code is not right." in text(response)
+    assert logged_in_as(client) is None
+    code_step(client, code_at(other_secret, clock.now))
+    assert logged_in_as(client) == str(other.pk)
+
+
+def test_logged_in_user_visiting_code_step_goes_to_profile(client, user):
+    client.force_login(user)
+    response = client.get(CODE_URL)
+    assert response.status_code == 302
+    assert response["Location"] == PROFILE_URL
+
+
+# --- The pending state expires ---------------------------------------------------------
+def test_pending_login_older_than_ten_minutes_is_rejected(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    clock.advance(minutes=10, seconds=1)
+    response = code_step(client, code_at(secret, clock.now), follow=True)
+    assert response.redirect_chain[0] == (LOGIN_URL, 302)
+    assert "Your sign-in took longer than 10 minutes. Please start again." in text(response)
+    assert logged_in_as(client) is None
+    assert services.PENDING_LOGIN_SESSION_KEY not in client.session
+
+
+def test_pending_login_just_under_ten_minutes_is_accepted(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    clock.advance(minutes=9, seconds=59)
+    code_step(client, code_at(secret, clock.now))
+    assert logged_in_as(client) == str(user.pk)
+
+
+def test_two_factor_removed_between_the_steps_means_start_again(client, ann, clock, staff_user):
+    user, secret = ann
+    password_step(client, user)
+    services.reset_two_factor(user=user, actor=staff_user, reason="lost phone")
+    response = code_step(client, code_at(secret, clock.now), follow=True)
+    assert response.redirect_chain[0] == (LOGIN_URL, 302)
+    assert "Please start again." in text(response)
+    assert logged_in_as(client) is None
+
+
+# --- Clock drift -----------------------------------------------------------------------
+def test_code_three_steps_ahead_is_refused_with_clock_help(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    response = code_step(client, code_at(secret, clock.now, steps=3))
+    page = text(response)
+    assert response.status_code == 200
+    assert logged_in_as(client) is None
+    assert "your device's clock looks about 90 seconds off" in page
+    assert f"The server's time is {clock.now:%H:%M:%S} UTC" in page
+    assert "A backup code works whatever the time." in page
+
+
+# --- next= through both steps ----------------------------------------------------------
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_next_to_another_site_lands_on_profile_after_code_step(client, ann, clock, target):
+    user, secret = ann
+    password_step(client, user, next_url=target)
+    assert client.session[services.PENDING_LOGIN_SESSION_KEY]["next"] == ""  # dropped at step 1
+    response = code_step(client, code_at(secret, clock.now))
+    assert response["Location"] == PROFILE_URL
+
+
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_code_step_checks_next_again(client, ann, clock, target):
+    # Even if a bad next= reached the session, step 2 validates it once more.
+    user, secret = ann
+    password_step(client, user)
+    session = client.session
+    session[services.PENDING_LOGIN_SESSION_KEY] = {
+        **session[services.PENDING_LOGIN_SESSION_KEY],
+        "next": target,
+    }
+    session.save()
+    response = code_step(client, code_at(secret, clock.now))
+    assert response["Location"] == PROFILE_URL
+
+
+@pytest.mark.parametrize("target", OPEN_REDIRECTS)
+def test_begin_pending_login_drops_an_unsafe_next(rf, ann, target):
+    # LoginView validates next= too; the service must not rely on its caller.
+    user, _ = ann
+    user.backend = "django.contrib.auth.backends.ModelBackend"
+    request = rf.post(LOGIN_URL)
+    request.session = SessionStore()
+    services.begin_pending_login(request=request, user=user, next_url=target)
+    assert request.session[services.PENDING_LOGIN_SESSION_KEY]["next"] == ""
+
+
+def test_local_next_is_honoured_after_code_step(client, ann, clock):
+    user, secret = ann
+    password_step(client, user, next_url="/accounts/profile/?x=1")
+    response = code_step(client, code_at(secret, clock.now))
+    assert response["Location"] == "/accounts/profile/?x=1"
+
+
+# --- The view's armour -------------------------------------------------------------------
+def test_code_step_is_never_cached(client, ann):
+    user, _ = ann
+    password_step(client, user)
+    cache_control = client.get(CODE_URL)["Cache-Control"]
+    for directive in ["no-cache", "no-store", "must-revalidate", "private"]:
+        assert directive in cache_control
+
+
+def test_code_step_refuses_a_post_without_csrf_token(ann, clock):
+    user, secret = ann
+    browser = Client(enforce_csrf_checks=True)
+    browser.get(LOGIN_URL)
+    token = browser.cookies["csrftoken"].value
+    browser.post(
+        LOGIN_URL,
+        {"username": user.email, "password": PASSWORD, "csrfmiddlewaretoken": token},
+    )
+    forged = code_step(browser, code_at(secret, clock.now))  # e.g. from another site's form
+    assert forged.status_code == 403
+    assert logged_in_as(browser) is None
+
+
+def test_code_is_hidden_from_error_reports(client, ann, clock, monkeypatch):
+    user, secret = ann
+    seen = {}
+    complete = services.complete_pending_login
+
+    def spy(*, request, **kwargs):
+        seen["request"] = request
+        return complete(request=request, **kwargs)
+
+    monkeypatch.setattr(services, "complete_pending_login", spy)
+    password_step(client, user)
+    code = code_at(secret, clock.now)
+    code_step(client, code)
+    reported = SafeExceptionReporterFilter().get_post_parameters(seen["request"])
+    assert reported["code"] != code
+    assert set(reported["code"]) == {"*"}
+
+
+# --- django-axes (the password throttle) and the code step ---------------------------
+def test_wrong_codes_do_not_count_as_password_guesses(client, ann, clock, settings):
+    user, secret = ann
+    password_step(client, user)
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        code_step(client, wrong_code(secret, clock.now))
+    response = password_step(client, user)
+    assert response.status_code == 302
+    assert response["Location"] == CODE_URL
+
+
+def test_password_lock_applies_to_two_factor_users_too(client, ann, settings):
+    user, _ = ann
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post(LOGIN_URL, {"username": user.email, "password": "wrong"})
+    response = password_step(client, user)
+    assert response.status_code == 429
+    assert services.PENDING_LOGIN_SESSION_KEY not in client.session
+
+
+def test_completed_code_step_clears_earlier_password_failures(client, ann, clock, settings):
+    user, secret = ann
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        client.post(LOGIN_URL, {"username": user.email, "password": "wrong"})
+    password_step(client, user)
+    code_step(client, code_at(secret, clock.now))
+    assert logged_in_as(client) == str(user.pk)
+    client.post("/accounts/logout/")
+    client.post(LOGIN_URL, {"username": user.email, "password": "wrong"})  # one honest typo
+    assert password_step(client, user).status_code == 302
+
+
+# --- PostgreSQL: real concurrency ------------------------------------------------------
+def _post_all_at_once(clients: list[Client], code: str) -> list:
+    barrier = threading.Barrier(len(clients))
+    responses: list = [None] * len(clients)
+
+    def post(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            responses[index] = code_step(clients[index], code)
+        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
+            responses[index] = error
+        finally:
+            connections.close_all()  # each thread opened its own connection
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not [r for r in responses if not hasattr(r, "status_code")], responses
+    return responses
+
+
+@postgres_only
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_posts_of_one_code_log_in_exactly_once(ann, clock):
+    user, secret = ann
+    clients = [Client() for _ in range(10)]
+    for browser in clients:
+        password_step(browser, user)
+    responses = _post_all_at_once(clients, code_at(secret, clock.now))
+    assert sum(1 for r in responses if r.status_code == 302) == 1
+    assert sum(1 for b in clients if logged_in_as(b) == str(user.pk)) == 1
+    # The losers are refused as replays; replays count as failures, so the
+    # fifth of them also locks the account (and later ones say so).
+    refused = [r for r in responses if r.status_code == 200]
+    assert len(refused) == 9
+    assert all(
+        "already been used" in text(r) or "Too many wrong codes." in text(r) for r in refused
+    )
+
+
+@postgres_only
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_wrong_codes_lock_exactly_once(ann, clock):
+    user, secret = ann
+    failed, locked = [], []
+    guard = threading.Lock()
+
+    def on_failed(sender, **kwargs):
+        with guard:
+            failed.append(kwargs["reason"])
+
+    def on_locked(sender, **kwargs):
+        with guard:
+            locked.append(kwargs["until"])
+
+    clients = [Client() for _ in range(10)]
+    for browser in clients:
+        password_step(browser, user)
+    signals.code_verification_failed.connect(on_failed)
+    signals.account_locked.connect(on_locked)
+    try:
+        responses = _post_all_at_once(clients, wrong_code(secret, clock.now))
+    finally:
+        signals.code_verification_failed.disconnect(on_failed)
+        signals.account_locked.disconnect(on_locked)
+    device = device_of(user)
+    assert len(failed) == services.MAX_FAILURES  # never more counted before the lock
+    assert locked == [clock.now + services.FIRST_LOCK]
+    assert (device.lock_count, device.failure_count) == (1, 0)
+    assert device.locked_until == clock.now + services.FIRST_LOCK
+    assert sum(1 for r in responses if "Too many wrong codes." in text(r)) == 6
+    assert not any(logged_in_as(b) for b in clients)
