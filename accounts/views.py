@@ -22,6 +22,8 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         user = form.get_user()
         if not twofactor_services.is_two_factor_enabled(user=user):
+            # A half-finished login of someone else in this browser ends here.
+            twofactor_services.clear_pending_login(session=self.request.session)
             return super().form_valid(form)
         # Password right, second factor still to come: the user is NOT logged in.
         twofactor_services.begin_pending_login(

@@ -17,7 +17,8 @@ two_factor_disabled = Signal()
 backup_codes_generated = Signal()
 # user, remaining
 backup_code_used = Signal()
-# user, method ("totp" or "backup"), reason ("invalid", "replayed", "drift", "locked")
+# user, method ("totp" or "backup"), reason ("invalid", "replayed", "drift");
+# attempts refused because the account is locked are not announced again
 code_verification_failed = Signal()
 # user, until
 account_locked = Signal()
