@@ -12,7 +12,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
@@ -49,7 +49,13 @@ def _list_status(request: HttpRequest) -> int:
 @require_GET
 def all_users(request: HttpRequest) -> HttpResponse:
     form = UserListForm(request.GET)
-    context = {"form": form, "columns": user_list.columns(request.GET.get("sort", ""))}
+    context = {
+        "form": form,
+        "columns": user_list.columns(request.GET.get("sort", "")),
+        # Worked out once, not once per row of the table.
+        "can_reset": request.user.has_perm(RESET_PERMISSION),
+        "next_query": urlencode({"next": request.get_full_path()}),
+    }
     status = 200
     if form.is_valid():
         try:
