@@ -10,8 +10,10 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.models import Permission
 from django.contrib.auth.tokens import default_token_generator
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -216,6 +218,21 @@ def test_staff_reset_records_the_actor_and_the_reason(user_with_totp, staff_user
     event = assert_one_event(user, Kind.TWO_FACTOR_RESET)
     assert event.actor == staff_user
     assert event.description == "2FA reset by staff: Lost phone, ID checked"
+
+
+def test_staff_reset_on_the_all_users_page_records_staff_ip_and_browser(
+    browser, user_with_totp, staff_user
+):
+    user, _ = user_with_totp
+    staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    browser.force_login(staff_user)
+    SecurityEvent.objects.all().delete()
+    response = browser.post(
+        reverse("accounts:reset_two_factor", args=[user.pk]), {"reason": "Lost phone"}
+    )
+    assert response.status_code == 302
+    event = assert_one_event(user, Kind.TWO_FACTOR_RESET)
+    assert (event.actor, event.detail) == (staff_user, "Lost phone")
 
 
 # --- Same transaction as the change ------------------------------------------------------
