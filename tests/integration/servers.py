@@ -127,7 +127,10 @@ class Server:
         return ("127.0.0.1", self.port)
 
 
-def start_gunicorn(env: dict[str, str], *, port: int | None = None, workers: int = 2) -> Server:
+def start_gunicorn(
+    env: dict[str, str], *, port: int | None = None, workers: int | None = 2
+) -> Server:
+    # workers=None: the config's own count (from the cores), as `make serve` runs.
     port = port or free_port()
     env = {**env, "STATIC_ROOT": collected_static()}
     process = subprocess.Popen(
@@ -140,8 +143,7 @@ def start_gunicorn(env: dict[str, str], *, port: int | None = None, workers: int
             "portal/gunicorn.conf.py",
             "--bind",
             f"127.0.0.1:{port}",
-            "--workers",
-            str(workers),
+            *(["--workers", str(workers)] if workers else []),
         ],
         cwd=ROOT,
         env=env,

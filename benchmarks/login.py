@@ -1,0 +1,284 @@
+"""Login speed against `make serve`'s gunicorn on loopback, with PostgreSQL and Redis.
+
+    .venv/bin/python benchmarks/login.py [--logins 2000] [--clients 16] [--max-seconds 900]
+
+Creates its own PostgreSQL database (dropped at the end) and uses Redis db 5 by
+default, pre-creates one 2FA user per login (a user's code works once per
+30-second step, so reusing a user inside a step would hit the replay guard),
+starts gunicorn with the config's worker count and measures:
+
+(a) full 2FA logins per second (login page, password, code page, code) from a
+    load generator in a second process, against the hasher floor measured in
+    this run: cores / time of one password check with the production hasher;
+(b) the code step alone vs a trivial logged-in page (My profile), p50/p99, one
+    client at a time so the figures are latencies, not queueing;
+(c) SQL queries and session writes per login step (in-process test Client);
+(d) 5xx responses and lost enrollments over the whole load run.
+"""
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.integration.servers import (  # noqa: E402
+    Browser,
+    Server,
+    collected_static,
+    postgres_database,
+    production_env,
+    start_gunicorn,
+    stop,
+)
+
+PASSWORD = "correct horse battery staple"
+LOGIN, CODE_STEP, PROFILE = "/accounts/login/", "/2fa/login/", "/accounts/profile/"
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+# --- setup (in this process, on the benchmark database) -----------------------------------
+def create_users(count: int) -> list[tuple[str, str]]:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+
+    from twofactor import crypto, otp
+    from twofactor.models import TOTPDevice
+
+    User = get_user_model()
+    password_hash = make_password(PASSWORD)  # one slow hash, shared by every user
+    users = User.objects.bulk_create(
+        [
+            User(email=f"bench{i}@example.com", name=f"Bench User{i}", password=password_hash)
+            for i in range(count)
+        ],
+        batch_size=1000,
+    )
+    secrets = [otp.generate_secret() for _ in users]
+    enabled = timezone.now() - timezone.timedelta(minutes=5)
+    TOTPDevice.objects.bulk_create(
+        [
+            TOTPDevice(
+                user_id=user.pk, encrypted_secret=crypto.encrypt_secret(s), confirmed_at=enabled
+            )
+            for user, s in zip(users, secrets, strict=True)
+        ],
+        batch_size=1000,
+    )
+    return [(user.email, s) for user, s in zip(users, secrets, strict=True)]
+
+
+def hasher_floor() -> tuple[float, float]:
+    from django.contrib.auth.hashers import check_password, get_hasher, make_password
+
+    encoded = make_password(PASSWORD)
+    samples = []
+    for _ in range(7):
+        start = time.perf_counter()
+        check_password(PASSWORD, encoded)
+        samples.append(time.perf_counter() - start)
+    print(f"hasher: {get_hasher().algorithm}, {get_hasher().iterations} iterations")
+    one_check = statistics.median(samples)
+    return one_check, cores() / one_check
+
+
+def queries_per_step(email: str, secret: str) -> None:
+    import pyotp
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    steps = [
+        ("GET login page", lambda: client.get(LOGIN)),
+        ("POST password", lambda: client.post(LOGIN, {"username": email, "password": PASSWORD})),
+        ("GET code page", lambda: client.get(CODE_STEP)),
+        ("POST code", lambda: client.post(CODE_STEP, {"code": pyotp.TOTP(secret).now()})),
+        ("GET profile", lambda: client.get(PROFILE)),
+    ]
+    print("(c) queries per login step (in-process, PostgreSQL + Redis, cached_db sessions):")
+    for name, step in steps:
+        with CaptureQueriesContext(connection) as captured:
+            response = step()
+        sql = [query["sql"] for query in captured.captured_queries]
+        session_writes = sum(
+            1
+            for statement in sql
+            if "django_session" in statement
+            and statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        )
+        print(
+            f"    {name:<15} {response.status_code}  {len(sql):>2} queries, "
+            f"{session_writes} session writes"
+        )
+
+
+# --- the load generator (a second process, threads inside) ------------------------------------
+def one_login(server: Server, email: str, secret: str) -> tuple[bool, int]:
+    import pyotp
+
+    browser = Browser()
+    statuses = []
+    first = browser.submit(server, LOGIN, {"username": email, "password": PASSWORD})
+    statuses.append(first.status)
+    if first.status != 302 or first.location != CODE_STEP:
+        return False, sum(status >= 500 for status in statuses)
+    second = browser.submit(server, CODE_STEP, {"code": pyotp.TOTP(secret).now()})
+    statuses.append(second.status)
+    ok = second.status == 302 and second.location == PROFILE
+    return ok, sum(status >= 500 for status in statuses)
+
+
+def load(port: int, users: list, clients: int, deadline: float, results) -> None:
+    server = Server(process=None, port=port)
+    lock = threading.Lock()
+    pending = list(reversed(users))
+    totals = {"ok": 0, "failed": 0, "5xx": 0, "errors": 0}
+
+    def worker() -> None:
+        while time.time() < deadline:
+            with lock:
+                if not pending:
+                    return
+                email, secret = pending.pop()
+            try:
+                ok, server_errors = one_login(server, email, secret)
+            except Exception:  # a refused or reset connection counts as an error
+                ok, server_errors = False, 0
+                with lock:
+                    totals["errors"] += 1
+            with lock:
+                totals["ok" if ok else "failed"] += 1
+                totals["5xx"] += server_errors
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    totals["seconds"] = time.perf_counter() - start
+    results.put(totals)
+
+
+def latencies(server: Server, users: list) -> None:
+    import pyotp
+
+    code_step, profile = [], []
+    for email, secret in users:
+        browser = Browser()
+        browser.submit(server, LOGIN, {"username": email, "password": PASSWORD})
+        form = browser.get(server, CODE_STEP)
+        token = form.body.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+        fields = {"csrfmiddlewaretoken": token, "code": pyotp.TOTP(secret).now()}
+        start = time.perf_counter()
+        answer = browser.request(server, "POST", CODE_STEP, fields)
+        code_step.append(time.perf_counter() - start)
+        assert answer.status == 302, answer.status
+        start = time.perf_counter()
+        page = browser.get(server, PROFILE)
+        profile.append(time.perf_counter() - start)
+        assert page.status == 200
+    for name, samples in (("code step (POST)", code_step), ("My profile (GET)", profile)):
+        print(
+            f"    {name:<17} p50 {percentile(samples, 0.5) * 1000:6.1f} ms   "
+            f"p99 {percentile(samples, 0.99) * 1000:6.1f} ms   ({len(samples)} requests)"
+        )
+    ratio = percentile(code_step, 0.5) / percentile(profile, 0.5)
+    print(f"    code step / profile at p50: {ratio:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--logins", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--max-seconds", type=float, default=900)
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    args = parser.parse_args()
+
+    os.environ["DATABASE_URL"] = args.database_url
+    collected_static()  # as `make serve` does; the manifest storage needs it
+    with postgres_database(f"bench_login_{os.getpid()}") as database_url:
+        env = production_env(
+            DATABASE_URL=database_url,
+            REDIS_URL=args.redis_url,
+            ALLOWED_HOSTS="127.0.0.1,testserver",
+            LOG_LEVEL="WARNING",
+        )
+        os.environ.update(env)
+        import django
+
+        django.setup()
+        from django.core.cache import cache
+        from django.core.management import call_command
+
+        call_command("migrate", "--no-input", "--skip-checks", verbosity=0)
+        cache.clear()
+        users = create_users(args.logins + args.latency_samples + 1)
+        print(f"machine: {cores()} cores (shared with other work while this ran)")
+        one_check, floor = hasher_floor()
+        print(f"one password check: {one_check * 1000:.1f} ms -> floor {floor:.2f} logins/s")
+        queries_per_step(*users[-1])
+
+        server = start_gunicorn(env, workers=None)
+        try:
+            print("(b) latency, one client:")
+            latencies(server, users[args.logins : args.logins + args.latency_samples])
+            results = multiprocessing.Queue()
+            generator = multiprocessing.Process(
+                target=load,
+                args=(
+                    server.port,
+                    users[: args.logins],
+                    args.clients,
+                    time.time() + args.max_seconds,
+                    results,
+                ),
+            )
+            generator.start()
+            totals = results.get()
+            generator.join()
+        finally:
+            stop(server)
+
+        from twofactor.models import TOTPDevice
+
+        emails = [email for email, _ in users[: args.logins]]
+        still_active = TOTPDevice.objects.filter(
+            user__email__in=emails, confirmed_at__isnull=False
+        ).count()
+        rate = totals["ok"] / totals["seconds"]
+        print(
+            f"(a) {totals['ok']} full 2FA logins in {totals['seconds']:.1f} s with "
+            f"{args.clients} clients: {rate:.2f} logins/s = {rate / floor:.2f} of the floor "
+            f"(target >= 0.90)"
+        )
+        print(
+            f"(d) 5xx responses: {totals['5xx']}; failed logins: {totals['failed']} "
+            f"(connection errors {totals['errors']}); lost enrollments: "
+            f"{len(emails) - still_active} of {len(emails)}"
+        )
+        from django.db import connections
+
+        connections.close_all()
+
+
+if __name__ == "__main__":
+    main()
