@@ -11,3 +11,7 @@ class AccountsConfig(AppConfig):
         from accounts import security_log
 
         security_log.connect()
+
+        from accounts import user_list
+
+        user_list.connect_count_invalidation()

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -205,6 +206,7 @@ def _bulk_users(count: int, with_2fa_every: int = 3) -> None:
 
 
 def _queries_for(client, params: dict) -> int:
+    cache.clear()  # the worst case: the count is not cached yet
     with CaptureQueriesContext(connection) as queries:
         response = client.get(LIST_URL, params)
     assert response.status_code == 200
@@ -228,6 +230,46 @@ def test_a_page_takes_the_same_number_of_queries_for_10_and_500_users(
     # session, user, count, rows, and the viewer's permissions (user + group) for
     # the Reset 2FA links: the status is never one query per row.
     assert with_500 <= 6
+
+
+def _count_queries(queries) -> list[str]:
+    # The page's count (the rows query counts backup codes in a subquery: not this).
+    return [q["sql"] for q in queries if q["sql"].startswith(("SELECT COUNT(", "SELECT (COUNT("))]
+
+
+def test_a_cached_count_saves_its_query(staff_client, mix):
+    with CaptureQueriesContext(connection) as first:
+        staff_client.get(LIST_URL, {"two_factor": "activated"})
+    with CaptureQueriesContext(connection) as second:
+        response = staff_client.get(LIST_URL, {"two_factor": "activated"})
+    assert len(_count_queries(first)) == 1
+    assert _count_queries(second) == []
+    assert response.context["page"].count == 2
+
+
+def test_the_count_follows_a_2fa_reset_at_once(staff_client, mix, reset_staff):
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 2
+    services.reset_two_factor(user=mix["ann"], actor=reset_staff, reason="Lost phone")
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 1
+    assert staff_client.get(LIST_URL, {"two_factor": "not_activated"}).context["page"].count == 6
+
+
+def test_the_count_follows_a_new_2fa_user_at_once(staff_client, mix, enrolled):
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 2
+    enrolled(mix["bob"])
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 3
+
+
+def test_the_count_follows_a_new_user_but_not_a_login(staff_client, mix, make_user):
+    assert staff_client.get(LIST_URL, {"q": "example"}).context["page"].count == 6
+    bob = Client()
+    login = bob.post(LOGIN_URL, {"username": "bob@example.com", "password": PASSWORD})
+    assert login.status_code == 302  # and last_login was saved
+    with CaptureQueriesContext(connection) as after_login:
+        staff_client.get(LIST_URL, {"q": "example"})
+    assert _count_queries(after_login) == []  # still cached: a login changes no count
+    make_user("new@example.com")
+    assert staff_client.get(LIST_URL, {"q": "example"}).context["page"].count == 7
 
 
 # --- Bad values ---------------------------------------------------------------------------

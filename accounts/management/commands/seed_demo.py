@@ -97,6 +97,10 @@ class Command(BaseCommand):
                     activate_devices_for(list(ids)[::every_nth], now=now)
             created += batch
             self._progress(created, count, started)
+        # Plain INSERTs send no signals: tell All users its cached counts are stale.
+        from accounts.user_list import forget_counts
+
+        forget_counts()
         self.stdout.write(
             f"\nbulk users: {count} created (password {BULK_PASSWORD}) "
             f"in {time.monotonic() - started:.1f} s"
