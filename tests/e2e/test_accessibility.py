@@ -1,0 +1,340 @@
+"""Usable with a keyboard and a screen reader: axe on every page and dialog, keyboard journeys.
+
+axe-core needs JavaScript in the page, so the "nojs" audits keep JavaScript on
+for axe but block the portal's own scripts (htmx and portal.js): the page then
+renders exactly as it does for a browser without JavaScript (no html.js class,
+dialogs as full pages), and axe still runs.
+"""
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Locator, Page, expect
+
+from tests.conftest import PASSWORD
+from tests.e2e import steps
+from twofactor import services
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+BLOCKING_IMPACTS = {"serious", "critical"}
+audit_modes = pytest.mark.parametrize("scripts", [True, False], ids=["js", "nojs"])
+
+_axe = Axe()
+
+
+def assert_accessible(page: Page, where: str) -> None:
+    """Zero serious or critical axe-core violations on what is on screen now."""
+    violations = _axe.run(page).response["violations"]
+    import os
+    if os.environ.get("H6_AXE_ALL"):
+        print("AXE", where, [(v["id"], v["impact"], len(v["nodes"])) for v in violations])
+    blocking = [v for v in violations if v["impact"] in BLOCKING_IMPACTS]
+    report = "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']} -> "
+        + "; ".join(node["target"][0] for node in v["nodes"][:3])
+        for v in blocking
+    )
+    assert not blocking, f"axe found serious/critical problems on {where}:\n{report}"
+
+
+@pytest.fixture
+def audited_page(page, scripts):
+    if not scripts:
+        page.route(re.compile(r"\.js(\?.*)?$"), lambda route: route.abort())
+    return page
+
+
+def dialog_or_main(page: Page, scripts: bool) -> Locator:
+    if scripts:
+        dialog = page.get_by_role("dialog")
+        expect(dialog).to_be_visible()
+        return dialog
+    # Without scripts there is no htmx: the dialog must be a page of its own.
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    return page.get_by_role("main")
+
+
+@audit_modes
+def test_login_pages_have_no_serious_accessibility_problems(
+    audited_page, user_with_totp, app_code, scripts
+):
+    page = audited_page
+    user, secret = user_with_totp
+    steps.start(page)
+    assert_accessible(page, "the login page")
+
+    steps.log_in_with_password(page, user.email, "not the password")
+    expect(page.get_by_role("alert")).to_be_visible()
+    assert_accessible(page, "the login page with an error")
+
+    page.get_by_role("link", name="Forgot your password?").click()
+    expect(page.get_by_role("heading", name="Reset your password")).to_be_visible()
+    assert_accessible(page, "the password reset page")
+    page.get_by_role("link", name="Back to log in").click()
+
+    steps.log_in_with_password(page, user.email)
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    assert_accessible(page, "the code step")
+
+    steps.enter_login_code(page, app_code(secret, seconds=90))
+    expect(page.get_by_role("alert")).to_contain_text("clock")
+    assert_accessible(page, "the code step with the clock message")
+
+
+@audit_modes
+def test_profile_and_every_two_factor_dialog_have_no_serious_accessibility_problems(
+    audited_page, user, app_code, scripts
+):
+    page = audited_page
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    assert_accessible(page, "My profile")
+    page.get_by_role("button", name="Account menu").click()
+    expect(page.locator("#account-menu")).to_be_visible()
+    assert_accessible(page, "the open account menu")
+    page.keyboard.press("Escape")
+
+    section = steps.two_factor_section(page)
+    section.get_by_role("link", name="Enable 2FA").click()
+    scope = dialog_or_main(page, scripts)
+    expect(scope.get_by_label("Password")).to_be_visible()
+    assert_accessible(page, "the password (sudo) dialog")
+    steps.confirm_identity(scope, password="wrong password")
+    expect(scope.get_by_text("That password is not right.")).to_be_visible()
+    assert_accessible(page, "the password dialog with an error")
+    steps.confirm_identity(scope)
+
+    secret = steps.scan_qr(scope)["secret"]
+    assert_accessible(page, "the enable dialog with its QR code")
+    scope.get_by_label("Six-digit code").fill("000")
+    scope.get_by_role("button", name="Check").click()
+    expect(scope.get_by_role("alert")).to_be_visible()
+    assert_accessible(page, "the enable dialog with an error")
+    scope.get_by_label("Six-digit code").fill(app_code(secret))
+    scope.get_by_role("button", name="Check").click()
+    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+    assert_accessible(page, "My profile with 2FA on and a message")
+
+    section.get_by_role("link", name="Generate backup code").click()
+    scope = dialog_or_main(page, scripts)
+    expect(scope.get_by_role("heading", name="Backup codes")).to_be_visible()
+    assert_accessible(page, "the backup codes introduction")
+    scope.get_by_role("button", name="Generate backup code").click()
+    expect(scope.get_by_role("list", name="Backup codes")).to_be_visible()
+    assert_accessible(page, "the backup codes dialog")
+    scope.get_by_label("I have stored these codes").check()
+    scope.get_by_role("button", name="Done").click()
+
+    section.get_by_role("link", name="Disable 2FA").click()
+    scope = dialog_or_main(page, scripts)
+    expect(scope.get_by_role("heading", name="Disable two-factor authentication?")).to_be_visible()
+    assert_accessible(page, "the disable dialog")
+    if scripts:
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog")).to_have_count(0)
+    else:
+        scope.get_by_role("link", name="Cancel").click()
+
+    page.get_by_role("region", name="Recent security activity").get_by_role(
+        "link", name="Full history"
+    ).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("ecurity")
+    assert_accessible(page, "the security history page")
+
+
+@audit_modes
+def test_staff_pages_have_no_serious_accessibility_problems(
+    audited_page, staff_user, user_with_totp, scripts
+):
+    from django.contrib.auth.models import Permission
+
+    staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    user, _secret = user_with_totp
+    page = audited_page
+    steps.start(page)
+    steps.log_in_with_password(page, staff_user.email)
+    steps.open_account_menu(page).get_by_role("link", name="All users").click()
+    expect(page.get_by_role("heading", name="All users", level=1)).to_be_visible()
+    assert_accessible(page, "All users")
+
+    page.get_by_role("link", name=f"Reset 2FA for {user.email}").click()
+    scope = dialog_or_main(page, scripts)
+    scope.get_by_role("button", name="Reset 2FA").click()
+    expect(scope.get_by_text("Enter the reason for the reset.")).to_be_visible()
+    assert_accessible(page, "the reset dialog with an error")
+
+
+# --- Keyboard only -----------------------------------------------------------------------
+
+
+def tab_to(page: Page, target: Locator, *, limit: int = 40) -> None:
+    """Press Tab until `target` has the focus, as a keyboard user would; fail if never."""
+    for _ in range(limit):
+        if target.evaluate("element => element === document.activeElement"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{target} never got the focus after {limit} presses of Tab")
+
+
+@pytest.mark.parametrize("js_enabled", **steps.JS_MODES)
+def test_login_with_the_keyboard_alone(page, user_with_totp, app_code, js_enabled):
+    user, secret = user_with_totp
+    steps.start(page)
+    tab_to(page, page.get_by_label("Email"))
+    page.keyboard.type(user.email)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+
+    # The code step puts the cursor in its one field: no Tab needed.
+    code_field = page.get_by_label("Verification code")
+    expect(code_field).to_be_focused()
+    page.keyboard.type(app_code(secret))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+
+    tab_to(page, page.get_by_role("button", name="Account menu"))
+    page.keyboard.press("Enter")
+    menu = page.locator("#account-menu")
+    expect(menu).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(page.get_by_role("button", name="Account menu")).to_be_focused()
+
+
+def test_enable_2fa_with_the_keyboard_alone_moves_focus_into_and_out_of_the_dialog(
+    page, user, app_code
+):
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    opener = steps.two_factor_section(page).get_by_role("link", name="Enable 2FA")
+    tab_to(page, opener)
+    page.keyboard.press("Enter")
+
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    # Focus moves into the dialog, onto its first field.
+    expect(dialog.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(PASSWORD)
+    page.keyboard.press("Enter")
+    # The dialog's content changes to the QR step; focus follows to the code field.
+    expect(dialog.get_by_label("Six-digit code")).to_be_focused()
+
+    # Escape closes it and gives the focus back to what opened it.
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(opener).to_be_focused()
+
+    # Open it again (identity proven a moment ago: straight to the QR), type, Enter.
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    code_field = dialog.get_by_label("Six-digit code")
+    expect(code_field).to_be_focused()
+    secret = steps.scan_qr(dialog)["secret"]
+    page.keyboard.type(app_code(secret))
+    page.keyboard.press("Enter")
+    expect(
+        steps.two_factor_section(page).get_by_text("Activated", exact=True)
+    ).to_be_visible()
+
+
+def test_backup_codes_dialog_keeps_focus_until_codes_are_confirmed_stored(
+    page, user_with_totp, app_code
+):
+    user, secret = user_with_totp
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.enter_login_code(page, app_code(secret))
+    opener = steps.two_factor_section(page).get_by_role("link", name="Generate backup code")
+    opener.click()
+    dialog = page.get_by_role("dialog")
+    steps.confirm_identity(dialog, code=app_code(secret, seconds=30))
+    dialog.get_by_role("button", name="Generate backup code").click()
+    expect(dialog.get_by_role("list", name="Backup codes")).to_be_visible()
+
+    # Escape before ticking the box does not lose the only copy of the codes: the
+    # dialog stays, says why (in its live region) and puts the focus on the box.
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_visible()
+    stored = dialog.get_by_label("I have stored these codes")
+    expect(stored).to_be_focused()
+    expect(dialog.locator("[aria-live]").first).to_contain_text(
+        "Tick “I have stored these codes” before closing."
+    )
+    page.keyboard.press("Space")
+    expect(stored).to_be_checked()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    expect(opener).to_be_focused()
+
+
+# --- Text alternatives, labels, announcements -------------------------------------------
+
+
+def test_qr_code_text_alternative_points_to_the_manual_key(page, user):
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.two_factor_section(page).get_by_role("link", name="Enable 2FA").click()
+    dialog = page.get_by_role("dialog")
+    steps.confirm_identity(dialog)
+    qr = dialog.get_by_role("img", name=re.compile("QR code"))
+    expect(qr).to_have_attribute("alt", re.compile(r"enter the key .* by hand"))
+    # ... and that key is there, as text a screen reader reads out.
+    expect(dialog.get_by_text("Can't scan it? Enter this key in the app:")).to_be_visible()
+    expect(dialog.locator("code.secret")).to_have_text(re.compile(r"^[A-Z2-7]{4}( [A-Z2-7]{1,4})+$"))
+
+
+def test_every_form_field_has_a_label(page, user_with_totp, app_code):
+    user, secret = user_with_totp
+    services.regenerate_backup_codes(user=user)
+
+    def assert_labelled(where: str) -> None:
+        fields = page.locator(
+            "input:not([type=hidden]):not([type=submit]), select, textarea"
+        ).filter(visible=True)
+        unlabelled = [
+            field.get_attribute("name")
+            for field in fields.all()
+            if not field.evaluate("f => f.labels && f.labels.length > 0")
+        ]
+        assert fields.count() > 0 and not unlabelled, f"{where}: fields without label {unlabelled}"
+
+    steps.start(page)
+    assert_labelled("login")
+    steps.log_in_with_password(page, user.email)
+    assert_labelled("code step")
+    steps.enter_login_code(page, app_code(secret))
+    steps.two_factor_section(page).get_by_role("link", name="Disable 2FA").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    assert_labelled("password and code dialog")
+
+
+def test_status_messages_land_in_live_regions(page, context, user_with_totp, app_code):
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    user, secret = user_with_totp
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    steps.enter_login_code(page, app_code(secret))
+    steps.two_factor_section(page).get_by_role("link", name="Disable 2FA").click()
+    dialog = page.get_by_role("dialog")
+    steps.confirm_identity(dialog, code=app_code(secret, seconds=30))
+    dialog.get_by_role("button", name="Disable 2FA").click()
+
+    # The page's polite live region carries the outcome after the reload.
+    page_status = page.locator("main > [role=status][aria-live=polite]")
+    expect(page_status).to_contain_text("Two-factor authentication is off.")
+
+    # Inside a dialog, the Copy button's confirmation goes to the dialog's live region.
+    steps.two_factor_section(page).get_by_role("link", name="Enable 2FA").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+    dialog.get_by_role("button", name="Copy key").click()
+    expect(dialog.locator("[role=status][aria-live=polite]")).to_contain_text(
+        "Copied to the clipboard."
+    )
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == dialog.locator("code.secret").inner_text().replace(" ", "")
