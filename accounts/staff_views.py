@@ -2,7 +2,6 @@
 
 import csv
 from collections.abc import Callable
-from datetime import date
 from functools import wraps
 
 from django.contrib import messages
@@ -12,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -91,7 +91,7 @@ def export_users_csv(request: HttpRequest) -> HttpResponse:
     writer = csv.writer(_Echo())
     rows = (writer.writerow(row) for row in user_list.export_rows(form.to_query()))
     response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    filename = f"users-{date.today():%Y-%m-%d}.csv"  # noqa: DTZ011 - a label, not a timestamp
+    filename = f"users-{timezone.localdate():%Y-%m-%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
