@@ -134,8 +134,10 @@ def screenshot():
 def step_shots(screenshot, js_enabled):
     """shoot(page, name): one step of a journey at desktop 1280 and phone 390 widths.
 
-    Saved as <name>[-nojs]-desktop.png and <name>[-nojs]-phone.png; the phone
-    shot is full-page so nothing below the fold hides a broken layout.
+    Saved as <name>-desktop.png and <name>-phone.png (<name>-nojs-desktop.png
+    without JavaScript). The phone shot is full-page so nothing below the fold
+    hides a broken layout, and the page must not be wider than the phone
+    (WCAG 1.4.10 reflow: no sideways scrolling).
     """
 
     def shoot(page, name: str) -> None:
@@ -143,8 +145,18 @@ def step_shots(screenshot, js_enabled):
         original = page.viewport_size
         page.set_viewport_size(DESKTOP)
         screenshot(page, f"{base}-desktop", animations="disabled")
+        if not js_enabled:
+            # The no-JS pages share the JS pages' responsive CSS; one width is enough
+            # to see the full-page fallbacks, and it keeps the suite inside its budget.
+            page.set_viewport_size(original)
+            return
         page.set_viewport_size(PHONE)
-        screenshot(page, f"{base}-phone", full_page=True, animations="disabled")
+        # Full page, unless a modal is open: the modal and its backdrop fill the
+        # viewport and a taller capture would show the page undimmed below it.
+        modal_open = page.locator("dialog[open]").count() > 0
+        screenshot(page, f"{base}-phone", full_page=not modal_open, animations="disabled")
+        page_width = page.evaluate("document.documentElement.scrollWidth")
         page.set_viewport_size(original)
+        assert page_width <= PHONE["width"], f"{name}: the page is {page_width}px wide on a phone"
 
     return shoot

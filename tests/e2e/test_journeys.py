@@ -59,6 +59,11 @@ def test_user_enables_2fa_by_scanning_the_qr_code(page, user, app_code, js_enabl
     for app in ("Google Authenticator", "Microsoft Authenticator", "FreeOTP"):
         expect(dialog.get_by_text(app)).to_be_visible()
     scanned = steps.scan_qr(dialog)
+    # A screen-reader user hears where the same secret is written out to type by hand.
+    expect(dialog.get_by_role("img", name=re.compile("QR code"))).to_have_attribute(
+        "alt", re.compile(r"If you cannot scan it, enter the key shown next to it by hand\.")
+    )
+    expect(dialog.get_by_text("Can't scan it? Enter this key in the app:")).to_be_visible()
     assert scanned["scheme"] == "otpauth" and scanned["type"] == "totp"
     assert scanned["label"] == f"Customer Portal:{user.email}"
     assert scanned["issuer"] == "Customer Portal"
@@ -286,9 +291,16 @@ def open_all_users(page, staff) -> None:
 
 
 def filter_by_two_factor(page, js_enabled: bool, value: str) -> None:
+    # A person waits for the list to change before acting on it: the old table
+    # (htmx replaces it; without JavaScript the page reloads) must be gone first,
+    # or a click could land on a row of the unfiltered list.
+    old_list = page.locator("#users-region").element_handle()
     page.get_by_label("Two-Factor authentication").select_option(label=value)
-    if not js_enabled:
-        # Without JavaScript the filter is a plain GET form: the person presses Apply.
+    if js_enabled:
+        old_list.wait_for_element_state("hidden")  # htmx swapped in the filtered list
+    else:
+        # Without JavaScript the filter is a plain GET form: the person presses Apply
+        # (the click waits for the new page).
         page.get_by_role("button", name="Apply").click()
 
 
