@@ -33,6 +33,11 @@ def person_with_backup_codes(person):
     return user, secret, services.regenerate_backup_codes(user=user)
 
 
+def page_live_region(page):
+    """base.html's polite live region, where the messages after an action appear."""
+    return page.locator("main > [role=status][aria-live=polite]")
+
+
 def log_in_with_app(page, user, secret, app_code) -> None:
     steps.start(page)
     steps.log_in_with_password(page, user.email)
@@ -71,6 +76,8 @@ def test_user_enables_2fa_by_scanning_the_qr_code(page, user, app_code, js_enabl
     manual_key = dialog.locator("code.secret").inner_text()
     assert re.fullmatch(r"[A-Z2-7]{4}( [A-Z2-7]{1,4})+", manual_key)
     assert manual_key.replace(" ", "") == scanned["secret"]
+    if js_enabled:
+        copy_manual_key(page, dialog, scanned["secret"])
     step_shots(page, "enable-3-qr")
 
     dialog.get_by_label("Six-digit code").fill(app_code(scanned["secret"]))
@@ -78,7 +85,8 @@ def test_user_enables_2fa_by_scanning_the_qr_code(page, user, app_code, js_enabl
 
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(section.get_by_text("Activated", exact=True)).to_be_visible()
-    expect(page.get_by_role("status")).to_contain_text("Two-factor authentication is on.")
+    # Announced: the message lands in base.html's polite live region.
+    expect(page_live_region(page)).to_contain_text("Two-factor authentication is on.")
     expect(section.get_by_role("link", name="Disable 2FA")).to_be_visible()
     expect(section.get_by_role("link", name="Generate backup code")).to_be_visible()
     step_shots(page, "enable-4-activated")
@@ -116,11 +124,54 @@ def test_backup_codes_downloaded_are_the_ones_shown(page, person, app_code, js_e
     with open(download.path(), encoding="utf-8") as downloaded:
         assert steps.BACKUP_CODE.findall(downloaded.read()) == codes
 
+    if js_enabled:
+        copy_and_print_codes(page, dialog, codes, step_shots)
+    else:
+        # Copy and Print need JavaScript; without it they are not offered at all.
+        expect(dialog.get_by_role("button", name="Copy")).to_be_hidden()
+        expect(dialog.get_by_role("button", name="Print")).to_be_hidden()
+
     dialog.get_by_label("I have stored these codes").check()
     dialog.get_by_role("button", name="Done").click()
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(section.get_by_text("5 unused")).to_be_visible()
     step_shots(page, "backup-2-profile")
+
+
+def dialog_live_region(dialog):
+    """The polite live region of dialog.html, where screen readers hear what happened."""
+    return dialog.locator("[role=status][aria-live=polite]").first
+
+
+def copy_manual_key(page, dialog, secret: str) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    dialog.get_by_role("button", name="Copy key").click()
+    expect(dialog_live_region(dialog)).to_have_text("Copied to the clipboard.")
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+
+
+def copy_and_print_codes(page, dialog, codes, step_shots) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    dialog.get_by_role("button", name="Copy").click()
+    expect(dialog.get_by_role("button", name="Copied")).to_be_visible()
+    expect(dialog_live_region(dialog)).to_have_text("Copied to the clipboard.")
+    assert page.evaluate("navigator.clipboard.readText()").split("\n") == codes
+
+    # Headless chromium has no print dialog: window.print() returns at once. What
+    # would be printed is the print stylesheet's work: only the codes, with the
+    # product, the account and the date.
+    page.evaluate("window.print = () => { window.printed = true; }")
+    dialog.get_by_role("button", name="Print").click()
+    assert page.evaluate("window.printed === true")
+    page.emulate_media(media="print")
+    # (The dialog itself is hidden on paper, so look from the page, not from the dialog.)
+    expect(page.get_by_text("Customer Portal — backup codes for")).to_be_visible()
+    for code in codes:
+        expect(page.get_by_text(code, exact=True)).to_be_visible()
+    expect(page.get_by_text("I have stored these codes")).to_be_hidden()
+    expect(page.get_by_role("heading", name="My profile")).to_be_hidden()
+    step_shots(page, "backup-print")
+    page.emulate_media(media="screen")
 
 
 @js_modes
@@ -154,7 +205,7 @@ def test_backup_code_logs_in_once_and_is_refused_the_second_time(
     steps.log_in_with_password(page, user.email)
     steps.enter_login_code(page, codes[0])
     expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
-    expect(page.get_by_role("status").first).to_contain_text(
+    expect(page_live_region(page)).to_contain_text(
         "You signed in with a backup code. 4 unused backup codes left."
     )
     step_shots(page, "backup-login-1-profile")
@@ -216,7 +267,7 @@ def test_user_disables_2fa(page, person, app_code, js_enabled, step_shots):
     expect(page.get_by_role("dialog")).to_have_count(0)
     expect(section.get_by_text("Not activated")).to_be_visible()
     expect(section.get_by_role("link", name="Enable 2FA")).to_be_visible()
-    expect(page.get_by_role("status").first).to_contain_text("Two-factor authentication is off.")
+    expect(page_live_region(page)).to_contain_text("Two-factor authentication is off.")
     step_shots(page, "disable-2-profile")
 
 
@@ -355,7 +406,7 @@ def test_staff_resets_2fa_and_the_user_logs_in_with_the_password_alone(
     dialog.get_by_role("button", name="Reset 2FA").click()
 
     expect(page.get_by_role("dialog")).to_have_count(0)
-    expect(page.get_by_role("status").first).to_contain_text(
+    expect(page_live_region(page)).to_contain_text(
         f"Two-factor authentication is reset for {ann.email}."
     )
     # Back on the list as it was left (filtered by Activated): Ann is no longer in it.
