@@ -281,7 +281,8 @@ def main() -> None:
         print(
             f"(d) 5xx responses: {totals['5xx']}; failed logins: {totals['failed']} "
             f"(connection errors {totals['errors']}); lost enrollments: "
-            f"{len(emails) - still_active} of {len(emails)}"
+            f"{len(emails) - still_active} of {len(emails)} users "
+            f"({totals['ok']} of them logged in)"
         )
         from django.db import connections
 
