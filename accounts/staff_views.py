@@ -6,7 +6,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts import user_list
 from accounts.forms import ResetTwoFactorForm, UserListForm
 from twofactor import services as twofactor_services
+from twofactor.views import sudo_required
 
 RESET_PERMISSION = "accounts.reset_two_factor"
 
@@ -107,12 +108,14 @@ def _list_url(request: HttpRequest) -> str:
 
 
 @staff_required
+@permission_required(RESET_PERMISSION, raise_exception=True)
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
+# Removing someone's second factor is as sensitive as removing your own: a
+# hijacked staff session must not be enough, so staff confirm it is them.
+@sudo_required(title="Reset 2FA")
 def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
-    if not request.user.has_perm(RESET_PERMISSION):
-        raise PermissionDenied
     target = get_object_or_404(get_user_model(), pk=pk)
     back = _list_url(request)
     context = {"target": target, "back": back}

@@ -4,6 +4,7 @@ import csv
 import io
 from datetime import timedelta
 
+import pyotp
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
@@ -364,6 +365,26 @@ def test_csv_export_defuses_spreadsheet_formulas_in_names(staff_client, make_use
 
 
 # --- Reset 2FA ---------------------------------------------------------------------------
+def log_in_with_sudo(client, staff, *, code: str | None = None) -> None:
+    """Log in and confirm the staff member's own password (and code), as the dialog asks."""
+    client.force_login(staff)
+    answer = {"sudo": "1", "password": PASSWORD, **({"code": code} if code else {})}
+    assert client.post(reset_url(staff), answer).status_code == 302
+
+
+def test_reset_asks_for_the_staff_members_own_password_first(client, mix, reset_staff):
+    client.force_login(reset_staff)
+    shown = client.get(reset_url(mix["ann"]))
+    posted = client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
+    assert "Confirm it's you first." in shown.content.decode()
+    assert "Confirm it's you first." in posted.content.decode()
+    assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
+
+    wrong = client.post(reset_url(mix["ann"]), {"sudo": "1", "password": "not it"})
+    assert "That password is not right." in wrong.content.decode()
+    assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
+
+
 def test_reset_needs_the_dedicated_permission_not_just_staff(staff_client, mix):
     get = staff_client.get(reset_url(mix["ann"]))
     post = staff_client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
@@ -383,7 +404,7 @@ def test_reset_link_is_shown_only_to_staff_with_the_permission(client, mix, rese
 
 
 def test_reset_dialog_asks_for_a_reason_and_a_get_changes_nothing(client, mix, reset_staff):
-    client.force_login(reset_staff)
+    log_in_with_sudo(client, reset_staff)
     response = client.get(reset_url(mix["ann"]), headers={"HX-Request": "true"})
     html = response.content.decode()
     assert response.status_code == 200
@@ -393,7 +414,7 @@ def test_reset_dialog_asks_for_a_reason_and_a_get_changes_nothing(client, mix, r
 
 
 def test_reset_without_a_reason_is_refused_with_a_message(client, mix, reset_staff):
-    client.force_login(reset_staff)
+    log_in_with_sudo(client, reset_staff)
     response = client.post(reset_url(mix["ann"]), {"reason": "   "})
     assert response.status_code == 200
     assert "Enter the reason for the reset." in response.content.decode()
@@ -402,7 +423,7 @@ def test_reset_without_a_reason_is_refused_with_a_message(client, mix, reset_sta
 
 def test_after_a_reset_the_user_logs_in_with_the_password_alone(client, mix, reset_staff):
     services.regenerate_backup_codes(user=mix["ann"])
-    client.force_login(reset_staff)
+    log_in_with_sudo(client, reset_staff)
     response = client.post(reset_url(mix["ann"]), {"reason": "Lost phone, called back"})
     assert response.status_code == 302
     assert response["Location"] == LIST_URL
@@ -424,7 +445,7 @@ def test_reset_signal_carries_the_acting_staff_user_and_the_reason(client, mix, 
 
     signals.two_factor_disabled.connect(receiver)
     try:
-        client.force_login(reset_staff)
+        log_in_with_sudo(client, reset_staff)
         client.post(reset_url(mix["ann"]), {"reason": "Lost phone, called back"})
     finally:
         signals.two_factor_disabled.disconnect(receiver)
@@ -435,8 +456,8 @@ def test_reset_signal_carries_the_acting_staff_user_and_the_reason(client, mix, 
 
 
 def test_staff_cannot_reset_their_own_2fa_here(client, enrolled, reset_staff):
-    enrolled(reset_staff, at=timezone.now() - timedelta(minutes=5))
-    client.force_login(reset_staff)
+    secret = enrolled(reset_staff, at=timezone.now() - timedelta(minutes=5))
+    log_in_with_sudo(client, reset_staff, code=pyotp.TOTP(secret).now())
     response = client.post(reset_url(reset_staff), {"reason": "I lost my phone"})
     assert response.status_code == 403
     assert "You cannot reset your own two-factor authentication here" in response.content.decode()
@@ -445,14 +466,16 @@ def test_staff_cannot_reset_their_own_2fa_here(client, enrolled, reset_staff):
 
 def test_reset_is_refused_without_the_csrf_token(mix, reset_staff):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(reset_staff)
+    signed_in = Client()
+    log_in_with_sudo(signed_in, reset_staff)
+    client.cookies = signed_in.cookies  # same session, but this client sends no CSRF token
     response = client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
     assert response.status_code == 403
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
 
 def test_reset_returns_to_the_list_as_it_was_but_never_to_another_site(client, mix, reset_staff):
-    client.force_login(reset_staff)
+    log_in_with_sudo(client, reset_staff)
     kept = client.post(
         reset_url(mix["ann"]), {"reason": "Lost phone", "next": "/accounts/users/?page=1"}
     )
@@ -464,7 +487,7 @@ def test_reset_returns_to_the_list_as_it_was_but_never_to_another_site(client, m
 
 
 def test_htmx_reset_reloads_the_list_so_table_and_message_refresh(client, mix, reset_staff):
-    client.force_login(reset_staff)
+    log_in_with_sudo(client, reset_staff)
     response = client.post(
         reset_url(mix["ann"]), {"reason": "Lost phone"}, headers={"HX-Request": "true"}
     )

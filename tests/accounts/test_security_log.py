@@ -226,10 +226,10 @@ def test_staff_reset_on_the_all_users_page_records_staff_ip_and_browser(
     user, _ = user_with_totp
     staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
     browser.force_login(staff_user)
+    reset_url = reverse("accounts:reset_two_factor", args=[user.pk])
+    browser.post(reset_url, {"sudo": "1", "password": PASSWORD})  # the staff member's own
     SecurityEvent.objects.all().delete()
-    response = browser.post(
-        reverse("accounts:reset_two_factor", args=[user.pk]), {"reason": "Lost phone"}
-    )
+    response = browser.post(reset_url, {"reason": "Lost phone"})
     assert response.status_code == 302
     event = assert_one_event(user, Kind.TWO_FACTOR_RESET)
     assert (event.actor, event.detail) == (staff_user, "Lost phone")

@@ -399,8 +399,12 @@ def test_staff_resets_2fa_and_the_user_logs_in_with_the_password_alone(
         page,
         js_enabled,
         page.get_by_role("link", name=f"Reset 2FA for {ann.email}"),
-        f"Reset two-factor authentication for {ann.email}?",
+        "Reset 2FA",
     )
+    steps.confirm_identity(dialog)  # sudo mode: the staff member's own password
+    expect(
+        dialog.get_by_role("heading", name=f"Reset two-factor authentication for {ann.email}?")
+    ).to_be_visible()
     dialog.get_by_label("Reason").fill("Lost her phone; identity checked by video call")
     step_shots(page, "users-4-reset")
     dialog.get_by_role("button", name="Reset 2FA").click()
