@@ -20,6 +20,7 @@ from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 
@@ -176,7 +177,16 @@ def count_users_now(query: UserListQuery) -> int:
 
 
 def forget_counts(**kwargs) -> None:
-    """Every cached count is stale: a new generation makes new cache keys."""
+    """Every cached count is stale: a new generation makes new cache keys.
+
+    Bumped now and again after the commit: a page counted by another request
+    between the two saw the database before the change and must not be kept.
+    """
+    _new_count_generation()
+    transaction.on_commit(_new_count_generation)
+
+
+def _new_count_generation() -> None:
     cache.set(COUNT_GENERATION_KEY, time.time_ns(), None)
 
 
