@@ -216,6 +216,8 @@ AXES_HTTP_RESPONSE_CODE = 429
 AXES_USERNAME_CALLABLE = "accounts.forms.axes_username"
 AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
 AXES_VERBOSE = False
+# Our SecurityEvent log records logins; axes keeps only what it needs to lock.
+AXES_DISABLE_ACCESS_LOG = True
 
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 (the default) means the header is ignored: it is trivially forged.
