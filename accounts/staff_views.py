@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -109,6 +110,7 @@ def _list_url(request: HttpRequest) -> str:
 
 @staff_required
 @permission_required(RESET_PERMISSION, raise_exception=True)
+@sensitive_post_parameters("password", "code")  # the sudo answer posts both
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -119,12 +121,9 @@ def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
     back = _list_url(request)
     context = {"target": target, "back": back}
-    if target.pk == request.user.pk:
-        # Resetting yourself here would skip the password check of Disable 2FA.
-        context["refusal"] = (
-            "You cannot reset your own two-factor authentication here. "
-            "Use Disable 2FA on your profile."
-        )
+    refusal = _reset_refusal(actor=request.user, target=target)
+    if refusal:
+        context["refusal"] = refusal
         status = 200 if request.htmx else 403  # htmx 2 would not show a 403 dialog
         return render(request, "accounts/reset_two_factor.html", context, status=status)
     if not twofactor_services.is_two_factor_enabled(user=target):
@@ -143,6 +142,20 @@ def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
         return _back(request, back)
     context["form"] = form
     return render(request, "accounts/reset_two_factor.html", context)
+
+
+def _reset_refusal(*, actor, target) -> str:
+    """Why `actor` may not reset `target` here ("" when they may)."""
+    if target.pk == actor.pk:
+        # Resetting yourself here would skip the password and code of Disable 2FA.
+        return (
+            "You cannot reset your own two-factor authentication here. "
+            "Use Disable 2FA on your profile."
+        )
+    if target.is_superuser and not actor.is_superuser:
+        # Support may help customers, not strip an administrator's second factor.
+        return "Only a superuser can reset the two-factor authentication of a superuser."
+    return ""
 
 
 def _back(request: HttpRequest, url: str) -> HttpResponse:

@@ -200,6 +200,8 @@ def run(args: argparse.Namespace, sizes: list[int]) -> None:
     from django.db import connection
     from django.test import Client
 
+    from twofactor import services
+    from twofactor.bulk import activate_devices_for
     from twofactor.models import TOTPDevice
 
     call_command("migrate", verbosity=0)
@@ -209,6 +211,13 @@ def run(args: argparse.Namespace, sizes: list[int]) -> None:
     )
     client = Client()
     client.force_login(staff)
+    # The admin opens only for a session that passed the second factor; the
+    # benchmark measures the changelist, not the login, so it marks the session.
+    if not TOTPDevice.objects.filter(user=staff, confirmed_at__isnull=False).exists():
+        activate_devices_for([staff.pk])
+    session = client.session
+    session[services.VERIFIED_SESSION_KEY] = str(staff.pk)
+    session.save()
 
     print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")
     header = (

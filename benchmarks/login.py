@@ -111,7 +111,7 @@ def queries_per_step(email: str, secret: str) -> None:
         ("POST code", lambda: client.post(CODE_STEP, {"code": pyotp.TOTP(secret).now()})),
         ("GET profile", lambda: client.get(PROFILE)),
     ]
-    print("(c) queries per login step (in-process, PostgreSQL + Redis, cached_db sessions):")
+    print("(c) queries per login step (in-process, PostgreSQL + Redis, database sessions):")
     for name, step in steps:
         with CaptureQueriesContext(connection) as captured:
             response = step()

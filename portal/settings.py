@@ -49,7 +49,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else ""
 INSTALLED_APPS = [
     "accounts",
     "twofactor",
-    "django.contrib.admin",
+    "twofactor.apps.TwoFactorAdminConfig",  # django.contrib.admin, behind the second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -132,13 +132,13 @@ if REDIS_URL:
     }
     DJANGO_REDIS_IGNORE_EXCEPTIONS = True
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-    # Reads come from Redis, every write also lands in the database, so a
-    # Redis flush or outage logs nobody out.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    # Database sessions: shared by every app server, unlike a per-process cache.
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# Sessions live in the database only, shared by every app server. Not
+# cached_db: with cache errors ignored, a logout or key rotation during a Redis
+# blip would delete the row but leave the cached copy, reviving the session.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Authentication ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -77,3 +77,16 @@ def totp_code() -> Callable[..., str]:
         return pyotp.TOTP(secret).at(at, counter_offset=steps)
 
     return code
+
+
+@pytest.fixture
+def log_in_with_code(totp_code):
+    """Log `client` in through both real steps (password, then an app code)."""
+
+    def log_in(client, user, secret: str):
+        client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+        response = client.post("/2fa/login/", {"code": totp_code(secret)})
+        assert response.status_code == 302, "the code step refused the code"
+        return client
+
+    return log_in

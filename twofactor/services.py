@@ -23,6 +23,8 @@ from twofactor.models import BackupCode, TOTPDevice
 
 PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
 SUDO_SESSION_KEY = "twofactor_sudo"
+# Set when this session proved the second factor (code step or enrollment).
+VERIFIED_SESSION_KEY = "twofactor_verified"
 
 PENDING_ENROLLMENT_TTL = timedelta(minutes=10)
 PENDING_LOGIN_TTL = timedelta(minutes=10)
@@ -279,7 +281,17 @@ def _check_totp(
     step = otp.match_totp(secret, code, now=now.timestamp())
     if step is None:
         drift = otp.find_drift(secret, code, now=now.timestamp())
-        return None, (ClockDrift(drift) if drift is not None else InvalidCode())
+        if drift is None:
+            return None, InvalidCode()
+        if drift > 0:
+            # The clock message tells whoever typed this code that it will be
+            # valid in `drift` steps: a guesser would simply wait and resend it.
+            # Burn up to that step, so a code revealed as "ahead" never works.
+            revealed = otp.time_step(now.timestamp()) + drift
+            TOTPDevice.objects.filter(pk=device.pk, last_used_step__lt=revealed).update(
+                last_used_step=revealed
+            )
+        return None, ClockDrift(drift)
     # Conditional UPDATE: only a step newer than every accepted one wins, even
     # on a database where select_for_update is a no-op.
     advanced = TOTPDevice.objects.filter(pk=device.pk, last_used_step__lt=step).update(
@@ -404,11 +416,26 @@ def complete_pending_login(
         raise PendingLoginMissing from None
     clear_pending_login(session=request.session)
     login(request, pending.user, backend=pending.backend)  # rotates the session key
+    mark_session_verified(request=request)
     signals.two_factor_login.send(
         sender=type(pending.user), user=pending.user, method=verification.method
     )
     next_url = safe_next_url(request, pending.next_url)
     return PendingLogin(user=pending.user, backend=pending.backend, next_url=next_url), verification
+
+
+def mark_session_verified(*, request: HttpRequest) -> None:
+    request.session[VERIFIED_SESSION_KEY] = str(request.user.pk)
+
+
+def is_session_verified(*, request: HttpRequest) -> bool:
+    """Did this session pass a second factor for the logged-in user (login code or enrollment)?"""
+    user = request.user
+    return (
+        user.is_authenticated
+        and request.session.get(VERIFIED_SESSION_KEY) == str(user.pk)
+        and is_two_factor_enabled(user=user)
+    )
 
 
 # --- Sudo mode ----------------------------------------------------------------------------

@@ -85,6 +85,8 @@ def enable(request: HttpRequest) -> HttpResponse:
         except services.TwoFactorError as error:
             form.add_error("code", code_error_message(error, now=now))
         else:
+            # This session has just proved the device: as good as a login code.
+            services.mark_session_verified(request=request)
             messages.success(
                 request,
                 "Two-factor authentication is on. Generate backup codes now, "

@@ -171,6 +171,8 @@ def test_staff_pages_have_no_serious_accessibility_problems(
 
     page.get_by_role("link", name=f"Reset 2FA for {user.email}").click()
     scope = dialog_or_main(page, scripts)
+    assert_accessible(page, "the reset dialog asking for the staff password")
+    steps.confirm_identity(scope)
     scope.get_by_role("button", name="Reset 2FA").click()
     expect(scope.get_by_text("Enter the reason for the reset.")).to_be_visible()
     assert_accessible(page, "the reset dialog with an error")

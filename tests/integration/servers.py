@@ -27,6 +27,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -71,6 +73,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="portal.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1",
+        TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         SECURE_COOKIES="0",
         GUNICORN_ACCESS_LOG="",
         GUNICORN_LOG_LEVEL="warning",

@@ -12,6 +12,7 @@ import subprocess
 import sys
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.conftest import PASSWORD
 from tests.integration.servers import ROOT, collected_static, free_port
@@ -25,6 +26,7 @@ def production(**overrides: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="portal.settings",
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="portal.example.com",
+        TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         STATIC_ROOT=collected_static(),  # the manifest storage needs collected files
     )
     env.update(overrides)

@@ -121,7 +121,6 @@ def redis_down(settings):
             },
         }
     }
-    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 
 def log_in_with_password(client, user):

@@ -495,6 +495,19 @@ def test_two_factor_removed_between_the_steps_means_start_again(client, ann, clo
 
 
 # --- Clock drift -----------------------------------------------------------------------
+def test_a_code_revealed_as_ahead_never_works_when_its_time_comes(client, ann, clock):
+    # The clock message tells a guesser "this code is valid in 90 s"; it must not be.
+    user, secret = ann
+    ahead = code_at(secret, clock.now, steps=3)
+    password_step(client, user)
+    assert "clock looks about 90 seconds off" in text(code_step(client, ahead))
+    clock.advance(seconds=90)
+    password_step(client, user)
+    response = code_step(client, ahead)
+    assert logged_in_as(client) is None
+    assert "already been used" in text(response)
+
+
 def test_code_three_steps_ahead_is_refused_with_clock_help(client, ann, clock):
     user, secret = ann
     password_step(client, user)

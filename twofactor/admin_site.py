@@ -1,0 +1,31 @@
+"""The Django admin, reachable only by staff sessions that passed the second factor."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from twofactor import services
+
+
+class TwoFactorAdminSite(admin.AdminSite):
+    def has_permission(self, request: HttpRequest) -> bool:
+        # A staff password alone is not enough: the session must have passed a
+        # code (at login or when enrolling), so a stolen staff password, or a
+        # session from before 2FA was switched on, does not open the admin.
+        return super().has_permission(request) and services.is_session_verified(request=request)
+
+    def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        # The admin's own login form would be a way around the second factor.
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.GET.get("next", ""), settings.LOGIN_URL)
+        if not request.user.is_staff:
+            raise PermissionDenied
+        messages.warning(
+            request,
+            "The admin needs two-factor authentication. Turn on 2FA here, "
+            "or log out and log in again with your code.",
+        )
+        return redirect(settings.LOGIN_REDIRECT_URL)
