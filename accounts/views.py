@@ -1,5 +1,6 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -7,7 +8,7 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from accounts import security_log
+from accounts import login_throttle, security_log
 from accounts.forms import EmailAuthenticationForm
 from twofactor import services as twofactor_services
 
@@ -18,6 +19,19 @@ class LoginView(auth_views.LoginView):
     form_class = EmailAuthenticationForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # Refuse before authenticate(): a throttled guess costs no password hash.
+        if login_throttle.is_throttled(request):
+            return render(request, "accounts/locked_out.html", {"throttled": True}, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        if form.has_error(NON_FIELD_ERRORS, "invalid_login") or form.has_error(
+            NON_FIELD_ERRORS, "inactive"
+        ):
+            login_throttle.record_failure(self.request)
+        return super().form_invalid(form)
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         user = form.get_user()

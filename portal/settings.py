@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",  # naturaltime ("2 minutes ago") in the security log
     "django_htmx",
     "axes",
+    "django_ratelimit",
 ]
 
 MIDDLEWARE = [
@@ -218,6 +219,16 @@ AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
 AXES_VERBOSE = False
 # Our SecurityEvent log records logins; axes keeps only what it needs to lock.
 AXES_DISABLE_ACCESS_LOG = True
+
+# Beyond the pair lock: failed logins per account (from anywhere) and per client
+# network (IPv4 address or IPv6 /64), counted in the shared cache by
+# django-ratelimit (accounts/login_throttle.py). Format: "<count>/<s|m|h|d>".
+LOGIN_FAILURE_RATE_PER_ACCOUNT = os.environ.get("LOGIN_FAILURE_RATE_PER_ACCOUNT", "20/h")
+LOGIN_FAILURE_RATE_PER_NETWORK = os.environ.get("LOGIN_FAILURE_RATE_PER_NETWORK", "100/h")
+if not REDIS_URL:
+    # The local-memory cache is per process: right for `make run` (one process),
+    # not for several app servers, which set REDIS_URL.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 (the default) means the header is ignored: it is trivially forged.

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
@@ -136,3 +138,59 @@ def test_seed_demo_twice_creates_no_duplicates(db):
 def test_seed_demo_bulk_users(db):
     call_command("seed_demo", users=250)
     assert get_user_model().objects.filter(email__startswith="user").count() == 250
+
+
+# --- Limits per account and per network (beyond axes' email + IP pair) ------------------
+@pytest.fixture
+def low_limits(settings):
+    settings.LOGIN_FAILURE_RATE_PER_ACCOUNT = "6/h"
+    settings.LOGIN_FAILURE_RATE_PER_NETWORK = "8/h"
+
+
+def without_csrf(response) -> str:
+    return re.sub(r"[A-Za-z0-9]{64}", "CSRF", response.content.decode())
+
+
+def fail_login(client, email: str, ip: str):
+    return client.post(LOGIN_URL, {"username": email, "password": "wrong"}, REMOTE_ADDR=ip)
+
+
+def test_guessing_one_account_from_many_addresses_is_stopped(client, user, low_limits):
+    for n in range(7):  # 7 addresses, one guess each: axes' pair lock never trips
+        fail_login(client, user.email, f"203.0.113.{n}")
+    response = client.post(
+        LOGIN_URL, {"username": user.email, "password": PASSWORD}, REMOTE_ADDR="198.51.100.1"
+    )
+    assert response.status_code == 429
+    assert "Too many failed log-in attempts" in response.content.decode()
+    assert client.get(PROFILE_URL).status_code == 302
+
+
+def test_spraying_many_accounts_from_one_network_is_stopped(client, make_user, low_limits):
+    victim = make_user("victim@example.com")
+    for n in range(9):  # one guess each at 9 accounts (most unknown), from one IPv6 /64
+        fail_login(client, f"someone{n}@example.com", f"2001:db8:1:2::{n + 1}")
+    response = client.post(
+        LOGIN_URL,
+        {"username": victim.email, "password": PASSWORD},
+        REMOTE_ADDR="2001:db8:1:2:ffff::9",
+    )
+    assert response.status_code == 429
+
+
+def test_a_throttled_unknown_account_looks_like_a_throttled_real_one(client, user, low_limits):
+    for n in range(7):
+        fail_login(client, user.email, f"203.0.113.{n}")
+        fail_login(client, "nobody@example.com", f"192.0.2.{n}")
+    real = fail_login(client, user.email, "198.51.100.2")
+    unknown = fail_login(client, "nobody@example.com", "198.51.100.3")
+    assert real.status_code == unknown.status_code == 429
+    # Byte for byte, but for the per-response CSRF token.
+    assert without_csrf(real) == without_csrf(unknown)
+
+
+def test_successful_logins_do_not_count_towards_the_limits(client, user, low_limits):
+    for _ in range(10):
+        response = client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+        assert response.status_code == 302
+        client.post("/accounts/logout/")
