@@ -1,7 +1,7 @@
 """Shared fixtures: users, a user with an active authenticator, and codes at a given time."""
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pyotp
 import pytest
@@ -12,6 +12,28 @@ from twofactor import services
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture password
 
+# next= values that must never send a user off the site (each lands on My profile).
+OPEN_REDIRECTS = [
+    "https://evil.example",
+    "//evil.example",
+    "http:999999999",
+    "http:\\\\evil.example",
+    "/\\evil.example",
+]
+
+
+class FrozenClock:
+    """A stand-in for timezone.now() that only moves when the test says so."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
@@ -21,6 +43,18 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def freeze_clock(monkeypatch) -> Callable[[datetime], FrozenClock]:
+    """freeze_clock(start): django.utils.timezone.now() returns `start` until advanced."""
+
+    def freeze(start: datetime) -> FrozenClock:
+        frozen = FrozenClock(start)
+        monkeypatch.setattr(timezone, "now", frozen)
+        return frozen
+
+    return freeze
 
 
 @pytest.fixture

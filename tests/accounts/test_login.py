@@ -5,17 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.urls import reverse
 
-from tests.conftest import PASSWORD
+from tests.conftest import OPEN_REDIRECTS, PASSWORD
 
 LOGIN_URL = "/accounts/login/"
 PROFILE_URL = "/accounts/profile/"
-OPEN_REDIRECTS = [
-    "https://evil.example",
-    "//evil.example",
-    "http:999999999",
-    "http:\\\\evil.example",
-    "/\\evil.example",
-]
 
 
 def test_login_with_email_and_password_lands_on_profile(client, user):

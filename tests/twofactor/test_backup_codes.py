@@ -10,9 +10,8 @@ import pyotp
 import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher, identify_hasher
 from django.db import connection
-from django.utils import timezone
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, FrozenClock
 from twofactor import otp, services
 from twofactor.models import BackupCode
 
@@ -22,22 +21,9 @@ ONE_CODE = rf"[{otp.BACKUP_CODE_ALPHABET}]{{5}}-[{otp.BACKUP_CODE_ALPHABET}]{{5}
 CODE_FORMAT = re.compile(rf"^{ONE_CODE}$")
 
 
-class FrozenClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(monkeypatch) -> FrozenClock:
-    frozen = FrozenClock(datetime(2025, 3, 14, 9, 26, 45, tzinfo=UTC))
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
+def clock(freeze_clock) -> FrozenClock:
+    return freeze_clock(datetime(2025, 3, 14, 9, 26, 45, tzinfo=UTC))
 
 
 @pytest.fixture

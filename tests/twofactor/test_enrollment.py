@@ -20,7 +20,7 @@ import zxingcpp
 from django.utils import timezone
 from PIL import Image
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, FrozenClock
 from twofactor import otp, services, signals
 from twofactor.models import BackupCode, TOTPDevice
 
@@ -32,23 +32,10 @@ PROFILE_URL = "/accounts/profile/"
 CLOCK_MESSAGE = "your device's clock looks about 60 seconds off"
 
 
-class FrozenClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(monkeypatch) -> FrozenClock:
+def clock(freeze_clock) -> FrozenClock:
     # 15 s into a 30 s step, so one step either side is a whole step away.
-    frozen = FrozenClock(datetime(2025, 3, 14, 9, 26, 45, tzinfo=UTC))
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
+    return freeze_clock(datetime(2025, 3, 14, 9, 26, 45, tzinfo=UTC))
 
 
 @pytest.fixture

@@ -23,20 +23,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.views.debug import SafeExceptionReporterFilter
 
-from tests.conftest import PASSWORD
+from tests.conftest import OPEN_REDIRECTS, PASSWORD, FrozenClock
 from twofactor import otp, services, signals
 from twofactor.models import TOTPDevice
 
 LOGIN_URL = "/accounts/login/"
 CODE_URL = "/2fa/login/"
 PROFILE_URL = "/accounts/profile/"
-OPEN_REDIRECTS = [
-    "https://evil.example",
-    "//evil.example",
-    "http:999999999",
-    "http:\\\\evil.example",
-    "/\\evil.example",
-]
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 
 postgres_only = pytest.mark.skipif(
@@ -46,27 +39,11 @@ postgres_only = pytest.mark.skipif(
 
 
 # --- Fixtures and helpers ----------------------------------------------------------
-class Clock:
-    """A stand-in for timezone.now() that only moves when the test says so."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
-def clock(monkeypatch) -> Clock:
+def clock(freeze_clock) -> FrozenClock:
     # The middle of a 30-second step, so "the current code" names exactly one step.
     real = timezone.now().timestamp()
-    start = datetime.fromtimestamp((real // otp.PERIOD) * otp.PERIOD + 15, tz=UTC)
-    frozen = Clock(start)
-    monkeypatch.setattr(timezone, "now", frozen)
-    return frozen
+    return freeze_clock(datetime.fromtimestamp((real // otp.PERIOD) * otp.PERIOD + 15, tz=UTC))
 
 
 @pytest.fixture
