@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install lint serve clean
+.PHONY: run test install lint serve screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,22 @@ serve: $(STAMP)
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/gunicorn portal.wsgi:application --config portal/gunicorn.conf.py
+
+# The README's tour pictures: saved by the browser journeys, copied under stable names.
+TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
+	enable-2-password-desktop:03-confirm-password enable-3-qr-desktop:04-enable-dialog \
+	enable-3-qr-phone:04-enable-dialog-phone enable-4-activated-desktop:05-activated \
+	backup-1-codes-desktop:06-backup-codes login-2-code-desktop:07-code-step \
+	login-2-code-phone:07-code-step-phone login-drift-desktop:08-clock-drift \
+	login-locked-desktop:09-locked activity-desktop:10-activity \
+	disable-1-confirm-desktop:11-disable users-2-activated-desktop:12-all-users-activated \
+	users-4-reset-desktop:13-reset users-6-user-sees-reset-desktop:14-user-sees-reset \
+	enable-3-qr-nojs-desktop:15-enable-without-javascript
+
+screenshots: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py
+	for pair in $(TOUR); do \
+	  cp artifacts/screenshots/$${pair%%:*}.png docs/screenshots/tour-$${pair#*:}.png; done
 
 clean:
 	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache
