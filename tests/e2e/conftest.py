@@ -24,9 +24,15 @@ CHROMIUM_FLAGS = [
 ]
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the
-# tests make to create their starting users are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(scope="package", autouse=True)
+def _allow_orm_beside_playwright():
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # tests make to create their starting users are still plain synchronous code.
+    # Only while this package runs: it must not leak into other tests' subprocesses.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
 
 
 def _chromium_path() -> str | None:

@@ -67,7 +67,13 @@ def production_env(**overrides: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DJANGO_SETTINGS_MODULE", "DEBUG", "TEST_DATABASE_NAME"}
+        if key
+        not in {
+            "DJANGO_SETTINGS_MODULE",
+            "DEBUG",
+            "TEST_DATABASE_NAME",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     env.update(
         DJANGO_SETTINGS_MODULE="portal.settings",

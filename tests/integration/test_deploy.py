@@ -17,7 +17,13 @@ from cryptography.fernet import Fernet
 from tests.conftest import PASSWORD
 from tests.integration.servers import ROOT, collected_static, free_port
 
-PRODUCTION_ONLY = {"DEBUG", "SECURE_COOKIES", "SECURE_SSL_REDIRECT", "SECURE_PROXY_SSL_HEADER"}
+PRODUCTION_ONLY = {
+    "DEBUG",
+    "SECURE_COOKIES",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",  # a test-only switch; check --deploy rightly refuses it
+}
 
 
 def production(**overrides: str) -> dict[str, str]:
