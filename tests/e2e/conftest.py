@@ -48,8 +48,10 @@ def _require_tools(*tools: str) -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    # Package scope: Playwright's event loop must be gone before the non-browser tests that
+    # run after this package (Django refuses ORM calls beside a running loop).
     _require_tools("chromium")
     from playwright.sync_api import sync_playwright
 
