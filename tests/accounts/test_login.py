@@ -187,3 +187,10 @@ def test_successful_logins_do_not_count_towards_the_limits(client, user, low_lim
         response = client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
         assert response.status_code == 302
         client.post("/accounts/logout/")
+
+
+def test_seed_demo_users_start_with_a_clean_security_log(db):
+    from accounts.models import SecurityEvent
+
+    call_command("seed_demo")
+    assert not SecurityEvent.objects.exists()

@@ -53,14 +53,12 @@ class Command(BaseCommand):
     def handle(self, *args, users: int, with_2fa: float, **options) -> None:
         User = get_user_model()
         for email, name, password, is_staff in DEMO_USERS:
-            user, created = User.objects.get_or_create(
-                email=email, defaults={"name": name, "is_staff": is_staff}
-            )
+            created = not User.objects.filter(email=email).exists()
             if created:
-                user.set_password(password)
-                if is_staff:
-                    user.is_superuser = True
-                user.save()
+                # One save with the password: the security log shows no "password changed".
+                User.objects.create_user(
+                    email, password, name=name, is_staff=is_staff, is_superuser=is_staff
+                )
             self.stdout.write(f"{'created' if created else 'exists '}  {email:<22} {password}")
         if users > 0:
             self._bulk_create(users, with_2fa=with_2fa)
