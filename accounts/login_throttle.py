@@ -20,6 +20,8 @@ from portal.client_ip import client_ip
 
 ACCOUNT_GROUP = "login-failures-account"
 NETWORK_GROUP = "login-failures-network"
+RESET_MAIL_ADDRESS_GROUP = "password-reset-mail-address"
+RESET_MAIL_NETWORK_GROUP = "password-reset-mail-network"
 
 
 def client_network(request: HttpRequest) -> str:
@@ -60,3 +62,21 @@ def is_throttled(request: HttpRequest) -> bool:
 def record_failure(request: HttpRequest) -> None:
     for group, key, rate in _limits():
         is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
+
+
+def is_reset_mail_allowed(request: HttpRequest, email: str) -> bool:
+    """Count one password-reset request; False once the address or network asked too often."""
+    address = normalize_email_address(email)
+    limits = [
+        (
+            RESET_MAIL_ADDRESS_GROUP,
+            lambda group, request: address,
+            settings.RESET_MAIL_RATE_PER_ADDRESS,
+        ),
+        (RESET_MAIL_NETWORK_GROUP, _network_key, settings.RESET_MAIL_RATE_PER_NETWORK),
+    ]
+    limited = [
+        is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
+        for group, key, rate in limits
+    ]
+    return not any(limited)

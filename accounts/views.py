@@ -70,6 +70,13 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
+    def form_valid(self, form) -> HttpResponse:
+        # Past the limit the page looks exactly the same, but no e-mail goes out:
+        # the form cannot be used to flood someone's inbox, nor to probe accounts.
+        if login_throttle.is_reset_mail_allowed(self.request, form.cleaned_data["email"]):
+            return super().form_valid(form)
+        return redirect(self.get_success_url())
+
 
 class PasswordResetDoneView(auth_views.PasswordResetDoneView):
     template_name = "accounts/password_reset_done.html"

@@ -225,6 +225,10 @@ AXES_DISABLE_ACCESS_LOG = True
 # django-ratelimit (accounts/login_throttle.py). Format: "<count>/<s|m|h|d>".
 LOGIN_FAILURE_RATE_PER_ACCOUNT = os.environ.get("LOGIN_FAILURE_RATE_PER_ACCOUNT", "20/h")
 LOGIN_FAILURE_RATE_PER_NETWORK = os.environ.get("LOGIN_FAILURE_RATE_PER_NETWORK", "100/h")
+# Password-reset e-mails per address and per network (beyond them the page looks
+# the same but nothing is sent).
+RESET_MAIL_RATE_PER_ADDRESS = os.environ.get("RESET_MAIL_RATE_PER_ADDRESS", "3/h")
+RESET_MAIL_RATE_PER_NETWORK = os.environ.get("RESET_MAIL_RATE_PER_NETWORK", "20/h")
 if not REDIS_URL:
     # The local-memory cache is per process: right for `make run` (one process),
     # not for several app servers, which set REDIS_URL.

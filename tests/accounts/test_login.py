@@ -194,3 +194,18 @@ def test_seed_demo_users_start_with_a_clean_security_log(db):
 
     call_command("seed_demo")
     assert not SecurityEvent.objects.exists()
+
+
+def test_password_reset_mails_are_limited_per_address_without_telling(client, user, mailoutbox):
+    pages = [client.post("/accounts/password-reset/", {"email": user.email}) for _ in range(5)]
+    assert [page.status_code for page in pages] == [302] * 5
+    assert {page["Location"] for page in pages} == {"/accounts/password-reset/sent/"}
+    assert len(mailoutbox) == 3  # RESET_MAIL_RATE_PER_ADDRESS: 3/h
+
+
+def test_password_reset_mails_are_limited_per_network(client, make_user, mailoutbox, settings):
+    settings.RESET_MAIL_RATE_PER_NETWORK = "4/h"
+    for n in range(6):
+        make_user(f"user{n}@example.com")
+        client.post("/accounts/password-reset/", {"email": f"user{n}@example.com"})
+    assert len(mailoutbox) == 4
