@@ -129,9 +129,6 @@ def begin_enrollment(*, user: AbstractBaseUser, now: datetime | None = None) -> 
         device = TOTPDevice(user=user, created_at=now)
         device.secret = otp.generate_secret()
         device.save()
-        # auto_now_add ignores the value given; keep the caller's clock for the TTL.
-        TOTPDevice.objects.filter(pk=device.pk).update(created_at=now)
-        device.created_at = now
         return device
 
 
