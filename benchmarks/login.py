@@ -59,8 +59,9 @@ def cpu_by_program() -> dict[str, float]:
                 continue
             name = "gunicorn" if b"gunicorn" in command else "load generator"
         fields = text[text.rindex(")") + 2 :].split()
-        user, system = int(fields[11]), int(fields[12])
-        totals[name] = totals.get(name, 0.0) + (user + system) / ticks
+        # Own time plus that of ended children it reaped (recycled gunicorn workers).
+        spent = sum(int(field) for field in fields[11:15])
+        totals[name] = totals.get(name, 0.0) + spent / ticks
     return totals
 
 

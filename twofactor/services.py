@@ -251,9 +251,10 @@ def verify_code(*, user: AbstractBaseUser, code: str, now: datetime | None = Non
             result, error = _check_backup_code(user, code, now=now)
 
         if error is None:
-            TOTPDevice.objects.filter(pk=device.pk).update(
-                failure_count=0, lock_count=0, locked_until=None
-            )
+            if device.failure_count or device.lock_count or device.locked_until:
+                TOTPDevice.objects.filter(pk=device.pk).update(
+                    failure_count=0, lock_count=0, locked_until=None
+                )
             if method == METHOD_BACKUP:
                 signals.backup_code_used.send(
                     sender=type(user), user=user, remaining=result.remaining_backup_codes
@@ -399,11 +400,11 @@ def clear_pending_login(*, session: SessionBase) -> None:
 
 
 def complete_pending_login(
-    *, request: HttpRequest, code: str, now: datetime | None = None
-) -> tuple[PendingLogin, Verification]:
-    """Step 2: check the code for the pending user and, if it is right, log them in."""
+    *, request: HttpRequest, pending: PendingLogin, code: str, now: datetime | None = None
+) -> Verification:
+    """Step 2: check the code for the pending user (from get_pending_login) and, if it
+    is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
     now = now or timezone.now()
-    pending = get_pending_login(request=request, now=now)
     try:
         verification = verify_code(user=pending.user, code=code, now=now)
     except NotEnrolled:
@@ -417,8 +418,7 @@ def complete_pending_login(
     signals.two_factor_login.send(
         sender=type(pending.user), user=pending.user, method=verification.method
     )
-    next_url = safe_next_url(request, pending.next_url)
-    return PendingLogin(user=pending.user, backend=pending.backend, next_url=next_url), verification
+    return verification
 
 
 def mark_session_verified(*, request: HttpRequest) -> None:

@@ -165,7 +165,7 @@ def login_code(request: HttpRequest) -> HttpResponse:
         return redirect(PROFILE_URL)
     now = timezone.now()
     try:
-        services.get_pending_login(request=request, now=now)
+        pending = services.get_pending_login(request=request, now=now)
     except services.PendingLoginExpired:
         messages.warning(request, "Your sign-in took longer than 10 minutes. Please start again.")
         return redirect(settings.LOGIN_URL)
@@ -177,14 +177,9 @@ def login_code(request: HttpRequest) -> HttpResponse:
     drift = False
     if request.method == "POST" and form.is_valid():
         try:
-            pending, verification = services.complete_pending_login(
-                request=request, code=form.cleaned_data["code"], now=now
+            verification = services.complete_pending_login(
+                request=request, pending=pending, code=form.cleaned_data["code"], now=now
             )
-        except services.PendingLoginExpired:
-            messages.warning(
-                request, "Your sign-in took longer than 10 minutes. Please start again."
-            )
-            return redirect(settings.LOGIN_URL)
         except services.PendingLoginMissing:
             messages.warning(request, "Your sign-in could not be completed. Please start again.")
             return redirect(settings.LOGIN_URL)
@@ -194,7 +189,8 @@ def login_code(request: HttpRequest) -> HttpResponse:
         else:
             if verification.method == services.METHOD_BACKUP:
                 _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
-            return redirect(pending.next_url or resolve_url(PROFILE_URL))
+            next_url = services.safe_next_url(request, pending.next_url)
+            return redirect(next_url or resolve_url(PROFILE_URL))
     return render(request, "twofactor/login_code.html", {"form": form, "drift": drift})
 
 

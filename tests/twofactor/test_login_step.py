@@ -689,3 +689,18 @@ def test_ten_concurrent_wrong_codes_lock_exactly_once(ann, clock):
     assert device.locked_until == clock.now + services.FIRST_LOCK
     assert sum(1 for r in responses if "Too many wrong codes." in text(r)) == 6
     assert not any(logged_in_as(b) for b in clients)
+
+
+# --- Cost of the code step ----------------------------------------------------------------
+def test_code_step_reads_the_user_once_and_skips_a_reset_with_nothing_to_reset(
+    client, ann, clock
+):
+    user, secret = ann
+    password_step(client, user)
+    with CaptureQueriesContext(connection) as captured:
+        response = code_step(client, code_at(secret, clock.now))
+    assert response.status_code == 302
+    user_table = connection.ops.quote_name(type(user)._meta.db_table)
+    statements = [query["sql"] for query in captured.captured_queries]
+    assert sum(s.startswith("SELECT") and f"FROM {user_table}" in s for s in statements) == 1
+    assert not any("failure_count" in s for s in statements if s.startswith("UPDATE"))
