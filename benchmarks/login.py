@@ -210,7 +210,8 @@ def load(port: int, users: list, clients: int, deadline: float, results) -> None
                 next_report += 30
                 with lock:
                     done = totals["ok"] + totals["failed"]
-                print(f"    ... {done} logins after {time.perf_counter() - start:.0f} s", flush=True)
+                elapsed = time.perf_counter() - start
+                print(f"    ... {done} logins after {elapsed:.0f} s", flush=True)
     totals["seconds"] = time.perf_counter() - start  # within 0.1 s of the last login's end
     results.put(totals)
 
