@@ -692,9 +692,7 @@ def test_ten_concurrent_wrong_codes_lock_exactly_once(ann, clock):
 
 
 # --- Cost of the code step ----------------------------------------------------------------
-def test_code_step_reads_the_user_once_and_skips_a_reset_with_nothing_to_reset(
-    client, ann, clock
-):
+def test_code_step_reads_the_user_once_and_skips_a_reset_with_nothing_to_reset(client, ann, clock):
     user, secret = ann
     password_step(client, user)
     with CaptureQueriesContext(connection) as captured:
