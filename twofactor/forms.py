@@ -35,6 +35,18 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     return "That code is not right. Check your authenticator app and try again."
 
 
+class OneTimeCodeInput(forms.TextInput):
+    """A code box that comes back empty after a refusal, like a password box.
+
+    A refused code is stale (the app has moved on, or it was a typo to retype),
+    and a code that was right but refused (account locked) must not be echoed
+    into the page.
+    """
+
+    def format_value(self, value) -> None:
+        return None
+
+
 class CodeField(forms.CharField):
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("max_length", 32)
@@ -46,7 +58,7 @@ class EnableForm(forms.Form):
     code = CodeField(
         label="Six-digit code",
         help_text="The code your authenticator app shows for this account.",
-        widget=forms.TextInput(
+        widget=OneTimeCodeInput(
             attrs={
                 "inputmode": "numeric",
                 "autocomplete": "one-time-code",
@@ -73,7 +85,7 @@ class VerificationCodeForm(forms.Form):
             "Enter the 6-digit code from your authenticator app, "
             "or one of your backup codes (like abcde-fghjk)."
         ),
-        widget=forms.TextInput(
+        widget=OneTimeCodeInput(
             attrs={
                 "autocomplete": "one-time-code",
                 "autocapitalize": "off",
@@ -106,7 +118,7 @@ class SudoForm(forms.Form):
         label="Verification code",
         required=False,
         help_text="The 6-digit code from your authenticator app, or a backup code.",
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
+        widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
 
     def __init__(self, *args, request: HttpRequest, needs_code: bool, **kwargs) -> None:

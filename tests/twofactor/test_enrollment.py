@@ -182,6 +182,14 @@ def test_qr_is_inline_with_a_meaningful_alt_text(in_sudo):
     assert re.search(r'alt="[^"]*authenticator app[^"]*"', img)
 
 
+def test_a_refused_code_leaves_the_code_box_empty(in_sudo):
+    wrong = _wrong_code(_secret(in_sudo.get(ENABLE_URL)))
+    refused = in_sudo.post(ENABLE_URL, {"code": wrong})
+    code_box = re.search(r'<input[^>]*name="code"[^>]*>', refused.content.decode()).group(0)
+    assert "That code is not right." in _text(refused)
+    assert "value=" not in code_box
+
+
 @pytest.mark.parametrize(
     "request_kwargs",
     [

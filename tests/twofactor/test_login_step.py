@@ -301,6 +301,22 @@ def test_five_wrong_codes_refuse_even_the_correct_one_until_the_lock_ends(client
     assert logged_in_as(client) == str(user.pk)
 
 
+def test_refused_codes_are_not_echoed_back_into_the_form(client, ann, clock):
+    def code_box(response) -> str:
+        return re.search(r'<input[^>]*name="code"[^>]*>', response.content.decode()).group(0)
+
+    user, secret = ann
+    password_step(client, user)
+    response = code_step(client, wrong_code(secret, clock.now))
+    assert "That code is not right." in text(response)
+    assert "value=" not in code_box(response)
+    for _ in range(services.MAX_FAILURES - 1):
+        code_step(client, wrong_code(secret, clock.now))
+    response = code_step(client, code_at(secret, clock.now))  # right, but locked out
+    assert "Too many wrong codes." in text(response)
+    assert "value=" not in code_box(response)
+
+
 def test_locked_page_says_when_to_try_again(client, ann, clock):
     user, secret = ann
     password_step(client, user)
