@@ -1,5 +1,7 @@
 """The client's IP address, as far as it can be trusted."""
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpRequest
 
@@ -14,12 +16,24 @@ def client_ip(request: HttpRequest) -> str:
     remote_addr = request.META.get("REMOTE_ADDR", "")
     hops = settings.TRUSTED_PROXY_COUNT
     if hops <= 0:
-        return remote_addr
+        return _unmapped(remote_addr)
     forwarded = [
         part.strip()
         for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
         if part.strip()
     ]
     if len(forwarded) < hops:
-        return remote_addr
-    return forwarded[-hops]
+        return _unmapped(remote_addr)
+    return _unmapped(forwarded[-hops])
+
+
+def _unmapped(address: str) -> str:
+    """An IPv4 client seen through a dual-stack socket or proxy as ::ffff:a.b.c.d is a.b.c.d.
+
+    Left mapped, every IPv4 client would share one IPv6 /64 rate-limit bucket.
+    """
+    try:
+        mapped = ipaddress.ip_address(address).ipv4_mapped
+    except (ValueError, AttributeError):  # not an address, or IPv4 (no ipv4_mapped)
+        return address
+    return str(mapped) if mapped is not None else address

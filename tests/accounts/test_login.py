@@ -171,6 +171,22 @@ def test_spraying_many_accounts_from_one_network_is_stopped(client, make_user, l
     assert response.status_code == 429
 
 
+def test_ipv4_clients_seen_as_ipv4_mapped_ipv6_keep_their_own_buckets(
+    client, make_user, low_limits
+):
+    victim = make_user("victim@example.com")
+    for n in range(9):  # a sprayer at one IPv4 address, seen through a dual-stack socket
+        fail_login(client, f"someone{n}@example.com", "::ffff:203.0.113.7")
+    response = client.post(
+        LOGIN_URL,
+        {"username": victim.email, "password": PASSWORD},
+        REMOTE_ADDR="::ffff:198.51.100.20",  # another IPv4 client: not in the sprayer's bucket
+    )
+    assert response.status_code == 302
+    client.logout()
+    assert fail_login(client, "next@example.com", "203.0.113.7").status_code == 429
+
+
 def test_a_throttled_unknown_account_looks_like_a_throttled_real_one(client, user, low_limits):
     for n in range(7):
         fail_login(client, user.email, f"203.0.113.{n}")

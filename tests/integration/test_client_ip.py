@@ -33,6 +33,14 @@ def test_behind_two_proxies_the_second_entry_from_the_right_is_the_client(rf, se
     assert client_ip(request) == "203.0.113.9"
 
 
+def test_ipv4_mapped_addresses_are_the_ipv4_client(rf, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    assert client_ip(request_from(rf, "::ffff:203.0.113.9")) == "203.0.113.9"
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request_from(rf, "10.0.0.2", "::ffff:198.51.100.1")) == "198.51.100.1"
+    assert client_ip(request_from(rf, "10.0.0.2", "2001:db8::1")) == "2001:db8::1"
+
+
 def test_short_forwarded_for_falls_back_to_the_peer_address(rf, settings):
     settings.TRUSTED_PROXY_COUNT = 2
     assert client_ip(request_from(rf, "10.0.0.3", "203.0.113.9")) == "10.0.0.3"
