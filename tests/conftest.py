@@ -86,10 +86,13 @@ def enrolled(db) -> Callable[..., str]:
     """Turn on 2FA for a user; returns the secret. Burns the step of `at` (default: now)."""
 
     def enroll(user, *, at: datetime | None = None) -> str:
+        session: dict = {}
         at = at or timezone.now()
-        device = services.begin_enrollment(user=user, now=at)
+        device = services.begin_enrollment(user=user, session=session, now=at)
         secret = device.secret
-        services.confirm_enrollment(user=user, code=pyotp.TOTP(secret).at(at), now=at)
+        services.confirm_enrollment(
+            user=user, session=session, code=pyotp.TOTP(secret).at(at), now=at
+        )
         return secret
 
     return enroll

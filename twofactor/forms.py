@@ -31,7 +31,10 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
             "(a new one appears every 30 seconds)."
         )
     if isinstance(error, services.NotEnrolled):
-        return "This setup has expired. Close this dialog and start again."
+        return (
+            "This QR code has expired, or 2FA setup was started in another browser. "
+            "Scan the new QR code below and enter the code it gives."
+        )
     return "That code is not right. Check your authenticator app and try again."
 
 

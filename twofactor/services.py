@@ -5,8 +5,10 @@ reads a request except the pending-login and sudo helpers, which need the
 session (and Django's login()).
 """
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login
@@ -23,6 +25,8 @@ from twofactor.models import BackupCode, TOTPDevice
 
 PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
 SUDO_SESSION_KEY = "twofactor_sudo"
+# The pending device this session is enrolling; no other session can see or confirm it.
+ENROLLMENT_SESSION_KEY = "twofactor_enrollment"
 # Set when this session proved the second factor (code step or enrollment).
 VERIFIED_SESSION_KEY = "twofactor_verified"
 
@@ -115,34 +119,53 @@ def unused_backup_code_count(*, user: AbstractBaseUser) -> int:
 
 
 # --- Enrollment ----------------------------------------------------------------------
-def begin_enrollment(*, user: AbstractBaseUser, now: datetime | None = None) -> TOTPDevice:
-    """The pending device to show in the enable dialog: the same secret for 10 minutes."""
+def begin_enrollment(
+    *, user: AbstractBaseUser, session: MutableMapping[str, Any], now: datetime | None = None
+) -> TOTPDevice:
+    """The pending device to show in this session's enable dialog: the same secret for 10 min.
+
+    A pending secret belongs to the session that asked for it. Another session
+    (another browser, or someone else who has the password) gets a fresh secret,
+    which voids the first: nobody is ever shown a secret that is on another screen.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(user=user).first()
         if device is not None and device.confirmed_at is not None:
             raise AlreadyEnabled
-        if device is not None and device.created_at > now - PENDING_ENROLLMENT_TTL:
+        if (
+            device is not None
+            and device.pk == session.get(ENROLLMENT_SESSION_KEY)
+            and device.created_at > now - PENDING_ENROLLMENT_TTL
+        ):
             return device
         if device is not None:
-            device.delete()  # expired: never reuse a secret that was on screen that long
+            device.delete()  # expired or another session's: never show it here
         device = TOTPDevice(user=user, created_at=now)
         device.secret = otp.generate_secret()
         device.save()
-        return device
+    session[ENROLLMENT_SESSION_KEY] = device.pk
+    return device
 
 
 def confirm_enrollment(
-    *, user: AbstractBaseUser, code: str, now: datetime | None = None
+    *,
+    user: AbstractBaseUser,
+    session: MutableMapping[str, Any],
+    code: str,
+    now: datetime | None = None,
 ) -> TOTPDevice:
-    """Activate the pending device if `code` is valid; the code's step is burnt."""
+    """Activate this session's pending device if `code` is valid; the code's step is burnt."""
     now = now or timezone.now()
     normalized = otp.normalize_totp_code(code)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.select_for_update()
             .filter(
-                user=user, confirmed_at__isnull=True, created_at__gt=now - PENDING_ENROLLMENT_TTL
+                pk=session.get(ENROLLMENT_SESSION_KEY),
+                user=user,
+                confirmed_at__isnull=True,
+                created_at__gt=now - PENDING_ENROLLMENT_TTL,
             )
             .first()
         )
@@ -162,7 +185,8 @@ def confirm_enrollment(
             raise NotEnrolled
         device.refresh_from_db()
         signals.two_factor_enabled.send(sender=type(user), user=user)
-        return device
+    session.pop(ENROLLMENT_SESSION_KEY, None)
+    return device
 
 
 def disable_two_factor(*, user: AbstractBaseUser) -> None:

@@ -72,16 +72,16 @@ def sudo_required(*, title: str) -> Callable:
 @require_http_methods(["GET", "POST"])
 @sudo_required(title="Enable 2FA")
 def enable(request: HttpRequest) -> HttpResponse:
-    try:
-        device = services.begin_enrollment(user=request.user)
-    except services.AlreadyEnabled:
-        messages.info(request, "Two-factor authentication is already on.")
-        return _done(request)
     form = EnableForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()
         try:
-            services.confirm_enrollment(user=request.user, code=form.cleaned_data["code"], now=now)
+            services.confirm_enrollment(
+                user=request.user,
+                session=request.session,
+                code=form.cleaned_data["code"],
+                now=now,
+            )
         except services.TwoFactorError as error:
             form.add_error("code", code_error_message(error, now=now))
         else:
@@ -93,6 +93,12 @@ def enable(request: HttpRequest) -> HttpResponse:
                 "so a lost phone does not lock you out.",
             )
             return _done(request)
+    try:
+        # After a refused code: the same pending secret, or a new one if it expired.
+        device = services.begin_enrollment(user=request.user, session=request.session)
+    except services.AlreadyEnabled:
+        messages.info(request, "Two-factor authentication is already on.")
+        return _done(request)
     secret = device.secret
     uri = otp.provisioning_uri(
         secret=secret, account_name=request.user.get_username(), issuer=settings.TWOFACTOR_ISSUER

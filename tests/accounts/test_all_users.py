@@ -66,7 +66,7 @@ def mix(make_user, enrolled, staff_user):
     enrolled(users["ann"], at=now - timedelta(days=3))
     enrolled(users["eve"], at=now - timedelta(days=1))
     # Started enrolling but never typed a code: NOT activated.
-    services.begin_enrollment(user=users["cid"], now=now)
+    services.begin_enrollment(user=users["cid"], session={}, now=now)
     users["staff"] = staff_user
     return users
 

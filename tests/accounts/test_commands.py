@@ -38,7 +38,7 @@ def population(make_user, enrolled):
     enrolled(spent)
     services.regenerate_backup_codes(user=spent)
     BackupCode.objects.filter(user=spent).update(used_at=now)
-    services.begin_enrollment(user=make_user("pending@example.com"))
+    services.begin_enrollment(user=make_user("pending@example.com"), session={})
     make_user("plain@example.com")
     make_user("other@example.com")
 

@@ -42,8 +42,10 @@ enrolled_at = timezone.now() - timedelta(minutes=2)
 secrets = {}
 for email in EMAILS:
     user = get_user_model().objects.create_user(email=email, password=PASSWORD, name="Two Servers")
-    secret = services.begin_enrollment(user=user, now=enrolled_at).secret
-    services.confirm_enrollment(user=user, code=pyotp.TOTP(secret).at(enrolled_at), now=enrolled_at)
+    session = {}
+    secret = services.begin_enrollment(user=user, session=session, now=enrolled_at).secret
+    code = pyotp.TOTP(secret).at(enrolled_at)
+    services.confirm_enrollment(user=user, session=session, code=code, now=enrolled_at)
     secrets[email] = secret
 print("SECRETS=" + json.dumps(secrets))
 """

@@ -51,13 +51,13 @@ def test_database_row_holds_no_base32_secret(user, enrolled):
 
 def test_stored_ciphertext_is_a_fernet_token_of_the_secret(user, settings):
     settings.TWOFACTOR_ENCRYPTION_KEYS = [NEW_KEY]
-    secret = services.begin_enrollment(user=user).secret
+    secret = services.begin_enrollment(user=user, session={}).secret
     assert Fernet(NEW_KEY).decrypt(_raw_secret_of(user).encode()).decode() == secret
 
 
 def test_old_ciphertext_still_decrypts_after_a_new_key_is_put_first(user, settings):
     settings.TWOFACTOR_ENCRYPTION_KEYS = [OLD_KEY]
-    secret = services.begin_enrollment(user=user).secret
+    secret = services.begin_enrollment(user=user, session={}).secret
 
     settings.TWOFACTOR_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
     assert TOTPDevice.objects.get(user=user).secret == secret
@@ -66,7 +66,7 @@ def test_old_ciphertext_still_decrypts_after_a_new_key_is_put_first(user, settin
 def test_new_writes_use_the_new_key(make_user, settings):
     settings.TWOFACTOR_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
     user = make_user("new@example.com")
-    secret = services.begin_enrollment(user=user).secret
+    secret = services.begin_enrollment(user=user, session={}).secret
 
     token = _raw_secret_of(user).encode()
     assert Fernet(NEW_KEY).decrypt(token).decode() == secret
@@ -77,7 +77,7 @@ def test_new_writes_use_the_new_key(make_user, settings):
 def test_a_removed_key_no_longer_decrypts(user, settings):
     # The reason to rotate at all: once the old key is dropped, its ciphertext is dead.
     settings.TWOFACTOR_ENCRYPTION_KEYS = [OLD_KEY]
-    services.begin_enrollment(user=user)
+    services.begin_enrollment(user=user, session={})
     settings.TWOFACTOR_ENCRYPTION_KEYS = [NEW_KEY]
     with pytest.raises(InvalidToken):
         TOTPDevice.objects.get(user=user).secret  # noqa: B018 - the property decrypts
@@ -86,7 +86,7 @@ def test_a_removed_key_no_longer_decrypts(user, settings):
 def test_rotate_command_reencrypts_old_rows_with_the_new_key(make_user, settings):
     settings.TWOFACTOR_ENCRYPTION_KEYS = [OLD_KEY]
     users = [make_user(f"u{i}@example.com") for i in range(5)]
-    secrets = {user.pk: services.begin_enrollment(user=user).secret for user in users}
+    secrets = {user.pk: services.begin_enrollment(user=user, session={}).secret for user in users}
 
     settings.TWOFACTOR_ENCRYPTION_KEYS = [NEW_KEY, OLD_KEY]
     out = io.StringIO()

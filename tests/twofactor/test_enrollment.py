@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 import zxingcpp
+from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
@@ -212,14 +213,42 @@ def test_reopening_before_confirming_shows_the_same_secret(clock, in_sudo):
     assert _secret(in_sudo.get(ENABLE_URL)) == first
 
 
+def test_another_session_never_sees_the_secret_on_this_screen(clock, in_sudo, user):
+    # Someone who has the password opens the dialog in their own browser...
+    other = Client()
+    other.force_login(user)
+    other.post(ENABLE_URL, {"sudo": "1", "password": PASSWORD})
+    theirs = _secret(other.get(ENABLE_URL))
+    # ...then the user opens it: a fresh secret, which voids theirs.
+    mine = _secret(in_sudo.get(ENABLE_URL))
+    assert mine != theirs
+    assert _secret(in_sudo.get(ENABLE_URL)) == mine  # and stays the same on this screen
+    refused = other.post(ENABLE_URL, {"code": _code_at(theirs, clock.now)})
+    assert "This QR code has expired, or 2FA setup was started" in html.unescape(_text(refused))
+    assert _secret(refused) not in (mine, theirs)  # a fresh one for them, voiding mine
+    assert not _is_active(user)
+
+
+def test_a_pending_device_is_confirmed_only_from_its_own_session(clock, user):
+    secret = services.begin_enrollment(user=user, session={}, now=clock.now).secret
+    with pytest.raises(services.NotEnrolled):
+        services.confirm_enrollment(
+            user=user, session={}, code=_code_at(secret, clock.now), now=clock.now
+        )
+    assert not _is_active(user)
+
+
 def test_pending_secret_is_replaced_after_ten_minutes(clock, user):
-    first = services.begin_enrollment(user=user, now=clock.now).secret
+    session: dict = {}
+    first = services.begin_enrollment(user=user, session=session, now=clock.now).secret
     later = clock.now + timedelta(minutes=10, seconds=1)
-    second = services.begin_enrollment(user=user, now=later).secret
+    second = services.begin_enrollment(user=user, session=session, now=later).secret
     assert second != first
     # ...and the old secret's codes no longer enable anything.
     with pytest.raises(services.InvalidCode):
-        services.confirm_enrollment(user=user, code=_code_at(first, later), now=later)
+        services.confirm_enrollment(
+            user=user, session=session, code=_code_at(first, later), now=later
+        )
 
 
 def test_reopening_after_ten_minutes_shows_a_new_secret(clock, in_sudo):
@@ -236,7 +265,7 @@ def test_thousand_enrollments_give_thousand_distinct_secrets(clock, django_user_
         django_user_model(email=f"user{i}@example.com", password="!") for i in range(1000)
     )
     secrets = {
-        services.begin_enrollment(user=user, now=clock.now).secret
+        services.begin_enrollment(user=user, session={}, now=clock.now).secret
         for user in django_user_model.objects.all()
     }
     assert len(secrets) == 1000
@@ -275,9 +304,10 @@ def test_code_from_oathtool_enables_two_factor(in_sudo, user):
 
 @pytest.mark.parametrize("steps", [-1, 0, 1])
 def test_codes_one_step_either_side_enable_two_factor(clock, user, steps):
-    secret = services.begin_enrollment(user=user, now=clock.now).secret
+    session: dict = {}
+    secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret
     device = services.confirm_enrollment(
-        user=user, code=_code_at(secret, clock.now, steps), now=clock.now
+        user=user, session=session, code=_code_at(secret, clock.now, steps), now=clock.now
     )
     assert device.confirmed_at == clock.now
     assert device.last_used_step == otp.time_step(clock.now.timestamp()) + steps
@@ -285,10 +315,11 @@ def test_codes_one_step_either_side_enable_two_factor(clock, user, steps):
 
 @pytest.mark.parametrize("steps", [-2, 2])
 def test_code_two_steps_off_is_refused_as_clock_drift(clock, user, steps):
-    secret = services.begin_enrollment(user=user, now=clock.now).secret
+    session: dict = {}
+    secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret
     with pytest.raises(services.ClockDrift) as refused:
         services.confirm_enrollment(
-            user=user, code=_code_at(secret, clock.now, steps), now=clock.now
+            user=user, session=session, code=_code_at(secret, clock.now, steps), now=clock.now
         )
     assert refused.value.offset_seconds == steps * 30
     assert not _is_active(user)
@@ -306,18 +337,20 @@ def test_clock_drift_message_names_the_offset_and_the_server_time(clock, in_sudo
 
 
 def test_enrollment_code_cannot_be_used_again(clock, user):
-    secret = services.begin_enrollment(user=user, now=clock.now).secret
+    session: dict = {}
+    secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret
     code = _code_at(secret, clock.now)
-    services.confirm_enrollment(user=user, code=code, now=clock.now)
+    services.confirm_enrollment(user=user, session=session, code=code, now=clock.now)
     # The same code a few seconds later, at the login step: its time step is burnt.
     with pytest.raises(services.CodeReplayed):
         services.verify_code(user=user, code=code, now=clock.now + timedelta(seconds=5))
 
 
 def test_enrollment_code_is_refused_at_the_login_page(clock, client, user):
-    secret = services.begin_enrollment(user=user, now=clock.now).secret
+    session: dict = {}
+    secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret
     code = _code_at(secret, clock.now)
-    services.confirm_enrollment(user=user, code=code, now=clock.now)
+    services.confirm_enrollment(user=user, session=session, code=code, now=clock.now)
 
     client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
     response = client.post(LOGIN_CODE_URL, {"code": code})
@@ -535,6 +568,7 @@ def test_enable_and_disable_each_send_their_signal_once(
     clock, user, django_capture_on_commit_callbacks
 ):
     received = []
+    session: dict = {}
 
     def on_enabled(sender, user, **kwargs):
         received.append(("enabled", user.pk))
@@ -548,8 +582,10 @@ def test_enable_and_disable_each_send_their_signal_once(
         # Capturing on-commit callbacks keeps the test right whether the signals are sent
         # inside the transaction or after it commits.
         with django_capture_on_commit_callbacks(execute=True):
-            secret = services.begin_enrollment(user=user, now=clock.now).secret
-            services.confirm_enrollment(user=user, code=_code_at(secret, clock.now), now=clock.now)
+            secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret
+            services.confirm_enrollment(
+                user=user, session=session, code=_code_at(secret, clock.now), now=clock.now
+            )
         with django_capture_on_commit_callbacks(execute=True):
             services.disable_two_factor(user=user)
             services.disable_two_factor(user=user)  # already off: nothing to announce
