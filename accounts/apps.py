@@ -12,6 +12,6 @@ class AccountsConfig(AppConfig):
 
         security_log.connect()
 
-        from accounts import user_list
+        from accounts import sign_out, user_list  # noqa: F401 - sign_out connects on import
 
         user_list.connect_count_invalidation()

@@ -9,6 +9,7 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
@@ -85,7 +86,10 @@ def enable(request: HttpRequest) -> HttpResponse:
         except services.TwoFactorError as error:
             form.add_error("code", code_error_message(error, now=now))
         else:
-            # This session has just proved the device: as good as a login code.
+            # Turning 2FA on may end the user's other sessions (accounts bumps the session
+            # hash on two_factor_enabled); this one has just proved the device: it stays,
+            # as good as a login code, under a new session key.
+            update_session_auth_hash(request, request.user)
             services.mark_session_verified(request=request)
             messages.success(
                 request,

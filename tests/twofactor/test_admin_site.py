@@ -40,7 +40,8 @@ def test_a_session_from_before_2fa_was_switched_on_cannot_open_the_admin(
     enrolled(superuser, at=timezone.now() - timedelta(minutes=2))  # e.g. on another device
     response = client.get(ADMIN_URL)
     assert response.status_code == 302
-    assert client.get(response["Location"])["Location"] == "/accounts/profile/"
+    # Turning 2FA on signed that password-only session out altogether.
+    assert client.get(response["Location"])["Location"].startswith("/accounts/login/")
 
 
 def test_enrolling_in_this_session_counts_as_passing_the_second_factor(

@@ -424,10 +424,11 @@ def test_enable_when_already_active_hands_out_no_new_secret(active_client, clock
 
 # --- Disable --------------------------------------------------------------------------------
 @pytest.fixture
-def active_client(clock, logged_in, user, enrolled):
-    """Logged in, 2FA switched on five minutes ago, not in sudo mode."""
+def active_client(clock, client, user, enrolled):
+    """2FA switched on five minutes ago, logged in since, not in sudo mode."""
     secret = enrolled(user, at=clock.now - timedelta(minutes=5))
-    return logged_in, secret
+    client.force_login(user)
+    return client, secret
 
 
 def test_disable_asks_for_password_and_code(active_client):
