@@ -2,13 +2,13 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import security_log
+from accounts.staff_views import staff_required
 
 
 @login_required
@@ -21,13 +21,10 @@ def my_security_history(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/security_history.html", context)
 
 
-@login_required
+@staff_required  # checked before the lookup: a non-staff user cannot even learn which ids exist
 @never_cache
 @require_GET
 def user_security_history(request: HttpRequest, pk: int) -> HttpResponse:
-    # Checked before the lookup, so a non-staff user cannot even learn which ids exist.
-    if not (request.user.is_active and request.user.is_staff):
-        raise PermissionDenied
     subject = get_object_or_404(get_user_model(), pk=pk)
     page = security_log.history_page(user=subject, number=request.GET.get("page"))
     context = {"page": page, "subject": subject, "own": subject.pk == request.user.pk}

@@ -4,12 +4,13 @@ import csv
 from collections.abc import Callable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -28,13 +29,26 @@ RESET_PERMISSION = "accounts.reset_two_factor"
 
 
 def staff_required(view: Callable) -> Callable:
-    """Anonymous: the login page. Logged in but not staff: 403, never the data."""
+    """Anonymous: the login page. Logged in but not staff: 403, never the data.
+
+    Staff whose session did not pass a second factor go to My profile to turn
+    2FA on: these pages show everyone's data and can reset anyone's 2FA, so a
+    stolen staff password alone must not open them (the admin has the same rule).
+    """
 
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied
+        if not twofactor_services.is_session_verified(request=request):
+            messages.warning(
+                request,
+                "Staff pages need two-factor authentication. Turn on 2FA here, "
+                "or log out and log in again with your code.",
+            )
+            target = resolve_url(settings.LOGIN_REDIRECT_URL)
+            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
         return view(request, *args, **kwargs)
 
     return wrapper

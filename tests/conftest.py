@@ -117,6 +117,26 @@ def totp_code() -> Callable[..., str]:
 
 
 @pytest.fixture
+def log_in_verified(enrolled) -> Callable[..., str]:
+    """force_login for a session that passed the second factor (staff pages and the admin
+    need one); 2FA is switched on first if it is off. Returns the user's TOTP secret."""
+    from twofactor.models import TOTPDevice
+
+    def log_in(client, user) -> str:
+        device = TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).first()
+        secret = (
+            device.secret if device else enrolled(user, at=timezone.now() - timedelta(minutes=2))
+        )
+        client.force_login(user)
+        session = client.session
+        session[services.VERIFIED_SESSION_KEY] = str(user.pk)
+        session.save()
+        return secret
+
+    return log_in
+
+
+@pytest.fixture
 def log_in_with_code(totp_code):
     """Log `client` in through both real steps (password, then an app code)."""
 

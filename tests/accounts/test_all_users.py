@@ -39,22 +39,24 @@ def csv_rows(response) -> list[dict]:
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
+def staff_client(client, staff_user, log_in_verified):
+    log_in_verified(client, staff_user)
     return client
 
 
 @pytest.fixture
-def reset_staff(make_user):
-    """A staff member allowed to reset other users' 2FA."""
+def reset_staff(make_user, enrolled):
+    """A staff member allowed to reset other users' 2FA (with 2FA on, as staff pages need)."""
     staff = make_user("support@example.com", name="Sue Support", is_staff=True)
+    enrolled(staff, at=timezone.now() - timedelta(days=2))
     staff.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
     return get_user_model().objects.get(pk=staff.pk)  # fresh: permissions are cached
 
 
 @pytest.fixture
 def mix(make_user, enrolled, staff_user):
-    """A known mix: two users with 2FA on, one with a pending (unconfirmed) device, two without."""
+    """A known mix: ann, eve and the staff member with 2FA on, cid with a pending
+    (unconfirmed) device, bob and dee without."""
     now = timezone.now()
     users = {
         "ann": make_user("ann@example.com", name="Ann Archer"),
@@ -67,6 +69,8 @@ def mix(make_user, enrolled, staff_user):
     enrolled(users["eve"], at=now - timedelta(days=1))
     # Started enrolling but never typed a code: NOT activated.
     services.begin_enrollment(user=users["cid"], session={}, now=now)
+    if not services.is_two_factor_enabled(user=staff_user):  # staff_client may have done it
+        enrolled(staff_user, at=now - timedelta(days=2))  # staff pages need the staff's 2FA
     users["staff"] = staff_user
     return users
 
@@ -87,6 +91,36 @@ def test_logged_in_non_staff_user_gets_403_and_no_data(client, mix, url):
     assert b"ann@example.com" not in response.content
 
 
+@pytest.fixture
+def password_only_staff(client, make_user):
+    """A session of a staff member (allowed to reset) that passed no second factor."""
+    staff = make_user("nofactor@example.com", name="Nat Nofactor", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    client.force_login(staff)
+    return client
+
+
+def test_staff_pages_send_a_session_without_a_second_factor_to_turn_it_on(password_only_staff, mix):
+    client = password_only_staff
+    ann = mix["ann"]
+    urls = [LIST_URL, CSV_URL, f"/accounts/users/{ann.pk}/security/", reset_url(ann)]
+    for url in urls:
+        response = client.get(url)
+        assert (response.status_code, response["Location"]) == (302, "/accounts/profile/")
+    answer = {"sudo": "1", "password": PASSWORD, "reason": "Lost phone"}
+    assert client.post(reset_url(ann), answer)["Location"] == "/accounts/profile/"
+    assert TOTPDevice.objects.filter(user=ann, confirmed_at__isnull=False).exists()
+    profile = client.get("/accounts/profile/").content.decode()
+    assert "Staff pages need two-factor authentication." in profile
+
+
+def test_a_staff_session_without_the_code_step_is_not_enough(client, mix):
+    client.force_login(mix["staff"])  # 2FA on, but this session had the password alone
+    assert client.get(LIST_URL)["Location"] == "/accounts/profile/"
+    htmx = client.get(LIST_URL, {"q": "ann"}, headers={"HX-Request": "true"})
+    assert htmx["HX-Redirect"] == "/accounts/profile/"
+
+
 def test_staff_sees_every_user_with_their_2fa_status(staff_client, mix):
     response = staff_client.get(LIST_URL)
     assert response.status_code == 200
@@ -99,11 +133,11 @@ def test_staff_sees_every_user_with_their_2fa_status(staff_client, mix):
         "cid@example.com": False,
         "dee@example.com": False,
         "eve@example.org": True,
-        "staff@example.com": False,
+        "staff@example.com": True,  # staff pages need the staff member's own 2FA
     }
     html = response.content.decode()
-    assert html.count(">Activated</span>") == 2
-    assert html.count(">Not activated</span>") == 4
+    assert html.count(">Activated</span>") == 3
+    assert html.count(">Not activated</span>") == 3
 
 
 def test_all_users_menu_item_is_shown_to_staff_only(client, mix):
@@ -119,9 +153,8 @@ def test_all_users_menu_item_is_shown_to_staff_only(client, mix):
     [
         ("", ["ann@example.com", "bob@example.com", "cid@example.com", "dee@example.com",
               "eve@example.org", "staff@example.com"]),
-        ("activated", ["ann@example.com", "eve@example.org"]),
-        ("not_activated", ["bob@example.com", "cid@example.com", "dee@example.com",
-                           "staff@example.com"]),
+        ("activated", ["ann@example.com", "eve@example.org", "staff@example.com"]),
+        ("not_activated", ["bob@example.com", "cid@example.com", "dee@example.com"]),
     ],
 )  # fmt: skip
 def test_two_factor_filter_returns_exactly_the_matching_users(staff_client, mix, value, expected):
@@ -151,7 +184,7 @@ def test_search_combines_with_the_filter_and_the_count_follows(staff_client, mix
 def test_sort_by_name_descending_combines_with_the_filter(staff_client, mix):
     response = staff_client.get(LIST_URL, {"two_factor": "not_activated", "sort": "-name"})
     names = [row.name for row in response.context["page"].rows]
-    assert names == ["Sam Staff", "Dee Danvers", "Cid Cooper", "Bob Baker"]
+    assert names == ["Dee Danvers", "Cid Cooper", "Bob Baker"]
 
 
 def test_sort_by_date_joined_breaks_ties_by_id(staff_client, make_user, staff_user):
@@ -228,9 +261,10 @@ def test_a_page_takes_the_same_number_of_queries_for_10_and_500_users(
     with_500 = _queries_for(staff_client, params)
     deep_page = _queries_for(staff_client, {**params, "page": 3})
     assert with_10 == with_500 == deep_page
-    # session, user, count, rows, and the viewer's permissions (user + group) for
-    # the Reset 2FA links: the status is never one query per row.
-    assert with_500 <= 6
+    # session, user, the viewer's own 2FA (staff pages need it), count, rows, and the
+    # viewer's permissions (user + group) for the Reset 2FA links: the status is never
+    # one query per row.
+    assert with_500 <= 7
 
 
 def _count_queries(queries) -> list[str]:
@@ -245,20 +279,20 @@ def test_a_cached_count_saves_its_query(staff_client, mix):
         response = staff_client.get(LIST_URL, {"two_factor": "activated"})
     assert len(_count_queries(first)) == 1
     assert _count_queries(second) == []
-    assert response.context["page"].count == 2
+    assert response.context["page"].count == 3
 
 
 def test_the_count_follows_a_2fa_reset_at_once(staff_client, mix, reset_staff):
-    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 2
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 4
     services.reset_two_factor(user=mix["ann"], actor=reset_staff, reason="Lost phone")
-    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 1
-    assert staff_client.get(LIST_URL, {"two_factor": "not_activated"}).context["page"].count == 6
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 3
+    assert staff_client.get(LIST_URL, {"two_factor": "not_activated"}).context["page"].count == 4
 
 
 def test_the_count_follows_a_new_2fa_user_at_once(staff_client, mix, enrolled):
-    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 2
-    enrolled(mix["bob"])
     assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 3
+    enrolled(mix["bob"])
+    assert staff_client.get(LIST_URL, {"two_factor": "activated"}).context["page"].count == 4
 
 
 def test_the_count_follows_a_new_user_but_not_a_login(staff_client, mix, make_user):
@@ -340,7 +374,11 @@ def test_csv_export_streams_the_current_filter_search_and_sort(staff_client, mix
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="users-')
     rows = csv_rows(response)
-    assert [row["email"] for row in rows] == ["eve@example.org", "ann@example.com"]
+    assert [row["email"] for row in rows] == [
+        "staff@example.com",
+        "eve@example.org",
+        "ann@example.com",
+    ]
     assert {row["two_factor_status"] for row in rows} == {"Activated"}
 
 
@@ -365,22 +403,31 @@ def test_csv_export_defuses_spreadsheet_formulas_in_names(staff_client, make_use
 
 
 # --- Reset 2FA ---------------------------------------------------------------------------
-def log_in_with_sudo(client, staff, *, code: str | None = None) -> None:
-    """Log in and confirm the staff member's own password (and code), as the dialog asks."""
-    client.force_login(staff)
-    answer = {"sudo": "1", "password": PASSWORD, **({"code": code} if code else {})}
-    assert client.post(reset_url(staff), answer).status_code == 302
+@pytest.fixture
+def log_in_with_sudo(log_in_verified):
+    """Log in (past the second factor) and confirm the staff member's own password and
+    code, as the reset dialog asks."""
+
+    def log_in(client, staff) -> None:
+        secret = log_in_verified(client, staff)
+        answer = {"sudo": "1", "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
+        assert client.post(reset_url(staff), answer).status_code == 302
+
+    return log_in
 
 
-def test_reset_asks_for_the_staff_members_own_password_first(client, mix, reset_staff):
-    client.force_login(reset_staff)
+def test_reset_asks_for_the_staff_members_own_password_first(
+    client, mix, reset_staff, log_in_verified
+):
+    log_in_verified(client, reset_staff)
     shown = client.get(reset_url(mix["ann"]))
     posted = client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
     assert "Confirm it's you first." in shown.content.decode()
     assert "Confirm it's you first." in posted.content.decode()
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
-    wrong = client.post(reset_url(mix["ann"]), {"sudo": "1", "password": "not it"})
+    code = pyotp.TOTP(TOTPDevice.objects.get(user=reset_staff).secret).now()
+    wrong = client.post(reset_url(mix["ann"]), {"sudo": "1", "password": "not it", "code": code})
     assert "That password is not right." in wrong.content.decode()
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
@@ -393,17 +440,21 @@ def test_reset_needs_the_dedicated_permission_not_just_staff(staff_client, mix):
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
 
-def test_reset_link_is_shown_only_to_staff_with_the_permission(client, mix, reset_staff):
-    client.force_login(mix["staff"])
+def test_reset_link_is_shown_only_to_staff_with_the_permission(
+    client, mix, reset_staff, log_in_verified
+):
+    log_in_verified(client, mix["staff"])
     assert b"Reset 2FA" not in client.get(LIST_URL).content
-    client.force_login(reset_staff)
+    log_in_verified(client, reset_staff)
     html = client.get(LIST_URL).content.decode()
     assert f'href="{reset_url(mix["ann"])}?next=' in html
     assert f'hx-get="{reset_url(mix["ann"])}?next=' in html
     assert 'hx-target="#dialog-host"' in html
 
 
-def test_reset_dialog_asks_for_a_reason_and_a_get_changes_nothing(client, mix, reset_staff):
+def test_reset_dialog_asks_for_a_reason_and_a_get_changes_nothing(
+    client, mix, reset_staff, log_in_with_sudo
+):
     log_in_with_sudo(client, reset_staff)
     response = client.get(reset_url(mix["ann"]), headers={"HX-Request": "true"})
     html = response.content.decode()
@@ -413,7 +464,9 @@ def test_reset_dialog_asks_for_a_reason_and_a_get_changes_nothing(client, mix, r
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
 
-def test_reset_without_a_reason_is_refused_with_a_message(client, mix, reset_staff):
+def test_reset_without_a_reason_is_refused_with_a_message(
+    client, mix, reset_staff, log_in_with_sudo
+):
     log_in_with_sudo(client, reset_staff)
     response = client.post(reset_url(mix["ann"]), {"reason": "   "})
     assert response.status_code == 200
@@ -421,7 +474,9 @@ def test_reset_without_a_reason_is_refused_with_a_message(client, mix, reset_sta
     assert TOTPDevice.objects.filter(user=mix["ann"], confirmed_at__isnull=False).exists()
 
 
-def test_after_a_reset_the_user_logs_in_with_the_password_alone(client, mix, reset_staff):
+def test_after_a_reset_the_user_logs_in_with_the_password_alone(
+    client, mix, reset_staff, log_in_with_sudo
+):
     services.regenerate_backup_codes(user=mix["ann"])
     log_in_with_sudo(client, reset_staff)
     response = client.post(reset_url(mix["ann"]), {"reason": "Lost phone, called back"})
@@ -437,7 +492,9 @@ def test_after_a_reset_the_user_logs_in_with_the_password_alone(client, mix, res
     assert ann.get("/accounts/profile/").context["user"].email == "ann@example.com"
 
 
-def test_reset_signal_carries_the_acting_staff_user_and_the_reason(client, mix, reset_staff):
+def test_reset_signal_carries_the_acting_staff_user_and_the_reason(
+    client, mix, reset_staff, log_in_with_sudo
+):
     received = []
 
     def receiver(sender, **kwargs):
@@ -455,16 +512,15 @@ def test_reset_signal_carries_the_acting_staff_user_and_the_reason(client, mix, 
     assert received[0]["reason"] == "Lost phone, called back"
 
 
-def test_staff_cannot_reset_their_own_2fa_here(client, enrolled, reset_staff):
-    secret = enrolled(reset_staff, at=timezone.now() - timedelta(minutes=5))
-    log_in_with_sudo(client, reset_staff, code=pyotp.TOTP(secret).now())
+def test_staff_cannot_reset_their_own_2fa_here(client, reset_staff, log_in_with_sudo):
+    log_in_with_sudo(client, reset_staff)
     response = client.post(reset_url(reset_staff), {"reason": "I lost my phone"})
     assert response.status_code == 403
     assert "You cannot reset your own two-factor authentication here" in response.content.decode()
     assert TOTPDevice.objects.filter(user=reset_staff).exists()
 
 
-def test_reset_is_refused_without_the_csrf_token(mix, reset_staff):
+def test_reset_is_refused_without_the_csrf_token(mix, reset_staff, log_in_with_sudo):
     client = Client(enforce_csrf_checks=True)
     signed_in = Client()
     log_in_with_sudo(signed_in, reset_staff)
@@ -474,7 +530,9 @@ def test_reset_is_refused_without_the_csrf_token(mix, reset_staff):
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
 
-def test_reset_returns_to_the_list_as_it_was_but_never_to_another_site(client, mix, reset_staff):
+def test_reset_returns_to_the_list_as_it_was_but_never_to_another_site(
+    client, mix, reset_staff, log_in_with_sudo
+):
     log_in_with_sudo(client, reset_staff)
     kept = client.post(
         reset_url(mix["ann"]), {"reason": "Lost phone", "next": "/accounts/users/?page=1"}
@@ -486,7 +544,9 @@ def test_reset_returns_to_the_list_as_it_was_but_never_to_another_site(client, m
     assert evil["Location"] == LIST_URL
 
 
-def test_htmx_reset_reloads_the_list_so_table_and_message_refresh(client, mix, reset_staff):
+def test_htmx_reset_reloads_the_list_so_table_and_message_refresh(
+    client, mix, reset_staff, log_in_with_sudo
+):
     log_in_with_sudo(client, reset_staff)
     response = client.post(
         reset_url(mix["ann"]), {"reason": "Lost phone"}, headers={"HX-Request": "true"}
@@ -497,9 +557,9 @@ def test_htmx_reset_reloads_the_list_so_table_and_message_refresh(client, mix, r
 # --- Admin and PostgreSQL ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("activated", {"ann@example.com", "eve@example.org"}),
-     ("not_activated", {"bob@example.com", "cid@example.com", "dee@example.com",
-                        "support@example.com", "staff@example.com"})],
+    [("activated", {"ann@example.com", "eve@example.org", "staff@example.com",
+                    "support@example.com"}),
+     ("not_activated", {"bob@example.com", "cid@example.com", "dee@example.com"})],
 )  # fmt: skip
 def test_admin_changelist_has_the_same_two_factor_filter(
     client, mix, reset_staff, enrolled, log_in_with_code, value, expected
@@ -526,7 +586,9 @@ def test_postgresql_has_trigram_indexes_for_the_search(db):
     assert names == {"accounts_user_email_trgm", "accounts_user_name_trgm"}
 
 
-def test_support_staff_cannot_reset_a_superusers_2fa(client, enrolled, reset_staff):
+def test_support_staff_cannot_reset_a_superusers_2fa(
+    client, enrolled, reset_staff, log_in_with_sudo
+):
     root = get_user_model().objects.create_superuser("root@example.com", PASSWORD)
     enrolled(root, at=timezone.now() - timedelta(minutes=5))
     log_in_with_sudo(client, reset_staff)

@@ -8,6 +8,7 @@ services inside a transaction that fails.
 from collections import Counter
 from datetime import timedelta
 
+import pyotp
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Permission
@@ -221,13 +222,14 @@ def test_staff_reset_records_the_actor_and_the_reason(user_with_totp, staff_user
 
 
 def test_staff_reset_on_the_all_users_page_records_staff_ip_and_browser(
-    browser, user_with_totp, staff_user
+    browser, user_with_totp, staff_user, log_in_verified
 ):
     user, _ = user_with_totp
     staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
-    browser.force_login(staff_user)
+    staff_secret = log_in_verified(browser, staff_user)
     reset_url = reverse("accounts:reset_two_factor", args=[user.pk])
-    browser.post(reset_url, {"sudo": "1", "password": PASSWORD})  # the staff member's own
+    own_proof = {"sudo": "1", "password": PASSWORD, "code": pyotp.TOTP(staff_secret).now()}
+    assert browser.post(reset_url, own_proof).status_code == 302
     SecurityEvent.objects.all().delete()
     response = browser.post(reset_url, {"reason": "Lost phone"})
     assert response.status_code == 302
@@ -399,12 +401,12 @@ def test_a_user_cannot_open_another_users_history(client, two_logs):
     assert "bob&#x27;s marker" not in response.content.decode()
 
 
-def test_staff_see_anyones_history_with_who_did_it(client, two_logs, staff_user):
+def test_staff_see_anyones_history_with_who_did_it(client, two_logs, staff_user, log_in_verified):
     _, bob = two_logs
     security_log.record_event(
         user=bob, kind=Kind.TWO_FACTOR_RESET, detail="Lost phone", actor=staff_user
     )
-    client.force_login(staff_user)
+    log_in_verified(client, staff_user)
     response = client.get(f"/accounts/users/{bob.pk}/security/")
     page = response.content.decode()
     assert response.status_code == 200
@@ -413,8 +415,8 @@ def test_staff_see_anyones_history_with_who_did_it(client, two_logs, staff_user)
     assert f"by {staff_user.email}" in page
 
 
-def test_staff_history_of_an_unknown_user_is_404(client, staff_user):
-    client.force_login(staff_user)
+def test_staff_history_of_an_unknown_user_is_404(client, staff_user, log_in_verified):
+    log_in_verified(client, staff_user)
     assert client.get("/accounts/users/999999/security/").status_code == 404
 
 
@@ -445,8 +447,8 @@ def test_history_page_is_not_cached(client, user):
     assert "no-store" in client.get(HISTORY_URL)["Cache-Control"]
 
 
-def test_all_users_links_each_user_to_their_history(client, two_logs, staff_user):
+def test_all_users_links_each_user_to_their_history(client, two_logs, staff_user, log_in_verified):
     _, bob = two_logs
-    client.force_login(staff_user)
+    log_in_verified(client, staff_user)
     page = client.get("/accounts/users/").content.decode()
     assert f'href="/accounts/users/{bob.pk}/security/"' in page

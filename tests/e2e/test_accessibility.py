@@ -7,9 +7,11 @@ dialogs as full pages), and axe still runs.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
 from tests.conftest import PASSWORD
@@ -156,15 +158,17 @@ def test_profile_and_every_two_factor_dialog_have_no_serious_accessibility_probl
 
 @audit_modes
 def test_staff_pages_have_no_serious_accessibility_problems(
-    audited_page, staff_user, user_with_totp, scripts
+    audited_page, staff_user, user_with_totp, enrolled, app_code, scripts
 ):
     from django.contrib.auth.models import Permission
 
     staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    staff_secret = enrolled(staff_user, at=timezone.now() - timedelta(minutes=2))
     user, _secret = user_with_totp
     page = audited_page
     steps.start(page)
     steps.log_in_with_password(page, staff_user.email)
+    steps.enter_login_code(page, app_code(staff_secret))  # staff pages need the second factor
     steps.open_account_menu(page).get_by_role("link", name="All users").click()
     expect(page.get_by_role("heading", name="All users", level=1)).to_be_visible()
     assert_accessible(page, "All users")
@@ -172,7 +176,7 @@ def test_staff_pages_have_no_serious_accessibility_problems(
     page.get_by_role("link", name=f"Reset 2FA for {user.email}").click()
     scope = dialog_or_main(page, scripts)
     assert_accessible(page, "the reset dialog asking for the staff password")
-    steps.confirm_identity(scope)
+    steps.confirm_identity(scope, code=app_code(staff_secret, seconds=30))
     scope.get_by_role("button", name="Reset 2FA").click()
     expect(scope.get_by_text("Enter the reason for the reset.")).to_be_visible()
     assert_accessible(page, "the reset dialog with an error")

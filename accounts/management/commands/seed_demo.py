@@ -60,6 +60,11 @@ class Command(BaseCommand):
                     email, password, name=name, is_staff=is_staff, is_superuser=is_staff
                 )
             self.stdout.write(f"{'created' if created else 'exists '}  {email:<22} {password}")
+        staff_email = next(email for email, _, _, is_staff in DEMO_USERS if is_staff)
+        self.stdout.write(
+            "Staff pages (All users) and the admin need the staff member's own 2FA: "
+            f"log in as {staff_email} and turn it on under Profile first."
+        )
         if users > 0:
             self._bulk_create(users, with_2fa=with_2fa)
 
