@@ -12,6 +12,7 @@ class AccountsConfig(AppConfig):
 
         security_log.connect()
 
-        from accounts import sign_out, user_list  # noqa: F401 - sign_out connects on import
+        # login_throttle and sign_out connect their receivers on import.
+        from accounts import login_throttle, sign_out, user_list  # noqa: F401
 
         user_list.connect_count_invalidation()

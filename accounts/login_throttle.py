@@ -7,11 +7,19 @@ logins are also counted per account and per client network (django-ratelimit,
 in the shared cache), and past either limit the login form refuses before any
 password is hashed. Known and unknown e-mail addresses are counted alike, so
 the limit says nothing about which accounts exist.
+
+The limits hold for every password check, not only the login page: the
+ThrottleBackend below refuses inside authenticate() (so "confirm it's you"
+before a 2FA change is limited too), and failures are counted from Django's
+user_login_failed signal, which every failed authenticate() sends.
 """
 
 import ipaddress
 
 from django.conf import settings
+from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import PermissionDenied
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django_ratelimit.core import is_ratelimited
 
@@ -36,32 +44,50 @@ def client_network(request: HttpRequest) -> str:
     return str(parsed)
 
 
-def _account_key(group: str, request: HttpRequest) -> str:
-    return normalize_email_address(request.POST.get("username", ""))
-
-
 def _network_key(group: str, request: HttpRequest) -> str:
     return client_network(request)
 
 
-def _limits() -> list[tuple[str, object, str]]:
+def _limits(username: str | None) -> list[tuple[str, object, str]]:
+    account = normalize_email_address(username or "")
     return [
-        (ACCOUNT_GROUP, _account_key, settings.LOGIN_FAILURE_RATE_PER_ACCOUNT),
+        (ACCOUNT_GROUP, lambda group, request: account, settings.LOGIN_FAILURE_RATE_PER_ACCOUNT),
         (NETWORK_GROUP, _network_key, settings.LOGIN_FAILURE_RATE_PER_NETWORK),
     ]
 
 
-def is_throttled(request: HttpRequest) -> bool:
+def is_throttled(request: HttpRequest, *, username: str | None) -> bool:
     """Has this account or this network failed too often lately? (Counts nothing.)"""
     return any(
         is_ratelimited(request, group=group, key=key, rate=rate, increment=False)
-        for group, key, rate in _limits()
+        for group, key, rate in _limits(username)
     )
 
 
-def record_failure(request: HttpRequest) -> None:
-    for group, key, rate in _limits():
+def record_failure(request: HttpRequest, *, username: str | None) -> None:
+    for group, key, rate in _limits(username):
         is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
+
+
+class ThrottleBackend:
+    """Listed before ModelBackend: a throttled attempt is refused before any hashing.
+
+    It never logs anyone in; raising PermissionDenied stops authenticate() at once
+    (Django then sends user_login_failed, which counts the attempt like any other).
+    Deliberately not a BaseBackend: without get_user() it can never be the backend
+    a session is tied to (the test client's force_login picks the first that has one).
+    """
+
+    def authenticate(self, request: HttpRequest | None, username: str | None = None, **kwargs):
+        if request is not None and is_throttled(request, username=username):
+            raise PermissionDenied
+        return None
+
+
+@receiver(user_login_failed, dispatch_uid="login_throttle_count_failure")
+def on_user_login_failed(sender, *, credentials: dict, request: HttpRequest | None, **kwargs):
+    if request is not None:
+        record_failure(request, username=credentials.get("username"))
 
 
 def is_reset_mail_allowed(request: HttpRequest, email: str) -> bool:

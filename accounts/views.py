@@ -1,6 +1,5 @@
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -21,17 +20,10 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        # Refuse before authenticate(): a throttled guess costs no password hash.
-        if login_throttle.is_throttled(request):
+        # ThrottleBackend would refuse too, but as "wrong password": here the page says why.
+        if login_throttle.is_throttled(request, username=request.POST.get("username")):
             return render(request, "accounts/locked_out.html", {"throttled": True}, status=429)
         return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
-        if form.has_error(NON_FIELD_ERRORS, "invalid_login") or form.has_error(
-            NON_FIELD_ERRORS, "inactive"
-        ):
-            login_throttle.record_failure(self.request)
-        return super().form_invalid(form)
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         user = form.get_user()

@@ -144,7 +144,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # --- Authentication ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # Both refuse before ModelBackend hashes anything: axes per (email, IP) pair,
+    # ThrottleBackend per account and per network (accounts/login_throttle.py).
     "axes.backends.AxesStandaloneBackend",
+    "accounts.login_throttle.ThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "accounts:login"

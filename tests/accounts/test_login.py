@@ -3,6 +3,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import OPEN_REDIRECTS, PASSWORD
@@ -185,6 +186,27 @@ def test_ipv4_clients_seen_as_ipv4_mapped_ipv6_keep_their_own_buckets(
     assert response.status_code == 302
     client.logout()
     assert fail_login(client, "next@example.com", "203.0.113.7").status_code == 429
+
+
+def test_wrong_passwords_at_confirm_its_you_count_towards_the_account_limit(
+    client, user, low_limits
+):
+    # A stolen session guessing the password that 2FA changes ask for, from many
+    # addresses (one guess each: axes' pair lock never trips).
+    client.force_login(user)
+    for n in range(7):
+        client.post(
+            "/2fa/enable/", {"sudo": "1", "password": "wrong"}, REMOTE_ADDR=f"203.0.113.{n}"
+        )
+    right = client.post(
+        "/2fa/enable/", {"sudo": "1", "password": PASSWORD}, REMOTE_ADDR="192.0.2.9"
+    )
+    assert right.status_code == 200  # refused before the password is even checked
+    assert "That password is not right." in right.content.decode()
+    login = Client().post(
+        LOGIN_URL, {"username": user.email, "password": PASSWORD}, REMOTE_ADDR="192.0.2.10"
+    )
+    assert login.status_code == 429
 
 
 def test_a_throttled_unknown_account_looks_like_a_throttled_real_one(client, user, low_limits):
