@@ -25,6 +25,7 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts.models import normalize_email_address
 from portal.client_ip import client_ip
+from twofactor.services import AUTHENTICATION_THROTTLED_ATTR
 
 ACCOUNT_GROUP = "login-failures-account"
 NETWORK_GROUP = "login-failures-network"
@@ -78,15 +79,23 @@ class ThrottleBackend:
     a session is tied to (the test client's force_login picks the first that has one).
     """
 
-    def authenticate(self, request: HttpRequest | None, username: str | None = None, **kwargs):
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, **kwargs
+    ) -> None:
         if request is not None and is_throttled(request, username=username):
+            # So a page can say why (authenticate() itself just returns None).
+            setattr(request, AUTHENTICATION_THROTTLED_ATTR, True)
             raise PermissionDenied
         return None
 
 
 @receiver(user_login_failed, dispatch_uid="login_throttle_count_failure")
-def on_user_login_failed(sender, *, credentials: dict, request: HttpRequest | None, **kwargs):
-    if request is not None:
+def on_user_login_failed(
+    sender, *, credentials: dict, request: HttpRequest | None, **kwargs
+) -> None:
+    # An attempt refused by the throttle itself is not counted again: retrying the
+    # right password while throttled does not push the end of the throttle back.
+    if request is not None and not getattr(request, AUTHENTICATION_THROTTLED_ATTR, False):
         record_failure(request, username=credentials.get("username"))
 
 

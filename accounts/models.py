@@ -1,3 +1,5 @@
+from collections.abc import Iterator
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -82,12 +84,31 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def save(self, *args, **kwargs) -> None:
         self.email = normalize_email_address(self.email)
+        if kwargs.get("update_fields") is None and not self._state.adding:
+            # session_generation is written only by accounts.sign_out's F() update: a
+            # stale copy of the user saved in full (an admin form opened before a reset)
+            # must not write an old generation back and revive the signed-out sessions.
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key and field.name != "session_generation"
+            ]
         super().save(*args, **kwargs)
 
-    def _get_session_auth_hash(self, secret: str | None = None) -> str:
-        # Django's hash covers the password; this one covers session_generation too.
-        # At generation 0 it is Django's hash unchanged, so adding it signed nobody out.
-        password_hash = super()._get_session_auth_hash(secret=secret)
+    # Django's session auth hash covers the password; ours covers session_generation
+    # too. At generation 0 it is Django's hash unchanged: adding it signed nobody out.
+    def get_session_auth_hash(self) -> str:
+        return self._with_generation(super().get_session_auth_hash())
+
+    def get_session_auth_fallback_hash(self) -> Iterator[str]:
+        # The same for sessions signed with a previous SECRET_KEY (SECRET_KEY_FALLBACKS).
+        fallback_secrets = settings.SECRET_KEY_FALLBACKS
+        for secret, password_hash in zip(
+            fallback_secrets, super().get_session_auth_fallback_hash(), strict=True
+        ):
+            yield self._with_generation(password_hash, secret=secret)
+
+    def _with_generation(self, password_hash: str, *, secret: str | None = None) -> str:
         if not self.session_generation:
             return password_hash
         return salted_hmac(

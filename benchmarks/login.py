@@ -44,7 +44,7 @@ PASSWORD = "correct horse battery staple"
 LOGIN, CODE_STEP, PROFILE = "/accounts/login/", "/2fa/login/", "/accounts/profile/"
 
 
-def cpu_by_program() -> dict[str, float]:
+def cpu_by_program(load_generator_pid: int) -> dict[str, float]:
     """CPU seconds used so far by every process on the machine, summed by program name."""
     ticks = os.sysconf("SC_CLK_TCK")
     totals: dict[str, float] = {}
@@ -54,12 +54,14 @@ def cpu_by_program() -> dict[str, float]:
         except OSError:  # the process ended while we looked
             continue
         name = text[text.index("(") + 1 : text.rindex(")")]
-        if name.startswith("python"):  # gunicorn workers and the load generator are both python
+        if stat.parent.name == str(load_generator_pid):
+            name = "load generator"
+        elif name.startswith("python"):  # gunicorn workers run as python too
             try:
                 command = stat.with_name("cmdline").read_bytes()
             except OSError:
                 continue
-            name = "gunicorn" if b"gunicorn" in command else "load generator"
+            name = "gunicorn" if b"gunicorn" in command else "other python"
         fields = text[text.rindex(")") + 2 :].split()
         # Own time plus that of ended children it reaped (recycled gunicorn workers).
         spent = sum(int(field) for field in fields[11:15])
@@ -298,10 +300,10 @@ def main() -> None:
                     results,
                 ),
             )
-            cpu_before = cpu_by_program()
             generator.start()
+            cpu_before = cpu_by_program(generator.pid)  # just forked: next to nothing yet
             totals = results.get()
-            cpu_after = cpu_by_program()
+            cpu_after = cpu_by_program(generator.pid)
             generator.join()
         finally:
             stop(server)

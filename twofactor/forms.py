@@ -145,6 +145,12 @@ class SudoForm(forms.Form):
                 code=cleaned.get("code"),
                 now=now,
             )
+        except services.TooManyPasswordAttempts:
+            self.add_error(
+                "password",
+                "Too many wrong passwords for this account lately. "
+                "For your security, try again later.",
+            )
         except services.WrongPassword:
             self.add_error("password", "That password is not right.")
         except services.TwoFactorError as error:

@@ -2,7 +2,7 @@
 
 Views call these and turn the exceptions below into messages. Nothing here
 reads a request except the pending-login and sudo helpers, which need the
-session (and Django's login()).
+session (and Django's login()); enrollment takes the session it belongs to.
 """
 
 from collections.abc import MutableMapping
@@ -88,6 +88,15 @@ class PendingLoginExpired(PendingLoginMissing):
 
 class WrongPassword(TwoFactorError):
     pass
+
+
+class TooManyPasswordAttempts(WrongPassword):
+    """An authentication backend refused before checking: too many recent failures."""
+
+
+# Set to True on the request by an authentication backend that refuses an attempt
+# because of earlier failures (accounts' ThrottleBackend; django-axes sets its own).
+AUTHENTICATION_THROTTLED_ATTR = "authentication_throttled"
 
 
 # --- Reading state -------------------------------------------------------------------
@@ -484,6 +493,9 @@ def prove_identity(
     # password guesses made here exactly like those on the login page.
     authenticated = authenticate(request, username=user.get_username(), password=password)
     if authenticated is None or authenticated.pk != user.pk:
+        throttled = getattr(request, AUTHENTICATION_THROTTLED_ATTR, False)
+        if throttled or getattr(request, "axes_locked_out", False):
+            raise TooManyPasswordAttempts
         raise WrongPassword
     if is_two_factor_enabled(user=user):
         verify_code(user=user, code=code or "", now=now)

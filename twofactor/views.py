@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from twofactor import otp, services
 from twofactor.forms import EnableForm, SudoForm, VerificationCodeForm, code_error_message
+from twofactor.models import TOTPDevice
 from twofactor.qr import qr_png_data_uri
 
 PROFILE_URL = settings.LOGIN_REDIRECT_URL
@@ -103,18 +104,21 @@ def enable(request: HttpRequest) -> HttpResponse:
     except services.AlreadyEnabled:
         messages.info(request, "Two-factor authentication is already on.")
         return _done(request)
+    return render(request, "twofactor/enable.html", _enable_context(request, form, device))
+
+
+def _enable_context(request: HttpRequest, form: EnableForm, device: TOTPDevice) -> dict:
     secret = device.secret
     uri = otp.provisioning_uri(
         secret=secret, account_name=request.user.get_username(), issuer=settings.TWOFACTOR_ISSUER
     )
-    context = {
+    return {
         "form": form,
         "secret_grouped": otp.group_secret(secret),
         "otpauth_uri": uri,
         "qr_data_uri": qr_png_data_uri(uri),
         "expires_at": device.created_at + services.PENDING_ENROLLMENT_TTL,
     }
-    return render(request, "twofactor/enable.html", context)
 
 
 @login_required

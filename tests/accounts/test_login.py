@@ -202,7 +202,7 @@ def test_wrong_passwords_at_confirm_its_you_count_towards_the_account_limit(
         "/2fa/enable/", {"sudo": "1", "password": PASSWORD}, REMOTE_ADDR="192.0.2.9"
     )
     assert right.status_code == 200  # refused before the password is even checked
-    assert "That password is not right." in right.content.decode()
+    assert "Too many wrong passwords for this account lately." in right.content.decode()
     login = Client().post(
         LOGIN_URL, {"username": user.email, "password": PASSWORD}, REMOTE_ADDR="192.0.2.10"
     )

@@ -7,6 +7,7 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.test import Client
 
+from accounts.sign_out import end_all_sessions
 from tests.conftest import PASSWORD
 from twofactor import services
 
@@ -69,4 +70,28 @@ def test_turning_2fa_off_oneself_signs_out_no_one(user_with_totp, log_in_with_co
 def test_sessions_from_before_the_generation_existed_stay_valid(user):
     # Generation 0 hashes like Django's own, so deploying this signed nobody out.
     assert user.session_generation == 0
-    assert user.get_session_auth_hash() == AbstractBaseUser._get_session_auth_hash(user)
+    assert user.get_session_auth_hash() == AbstractBaseUser.get_session_auth_hash(user)
+
+
+def test_sessions_signed_with_an_old_secret_key_follow_the_generation_too(user, settings):
+    settings.SECRET_KEY_FALLBACKS = ["an-old-secret-key-that-is-long-enough-for-tests"]
+    before = list(user.get_session_auth_fallback_hash())
+    end_all_sessions(user=user)
+    after = list(user.get_session_auth_fallback_hash())
+    assert len(before) == len(after) == 1
+    assert before != after
+
+
+def test_a_stale_copy_of_the_user_saved_later_does_not_revive_sessions(
+    user_with_totp, log_in_with_code
+):
+    user, secret = user_with_totp
+    phone_session = log_in_with_code(Client(), user, secret)
+    stale = type(user).objects.get(pk=user.pk)  # e.g. an admin form opened before the reset
+    services.reset_two_factor(user=user, actor=None, reason="Lost phone, ID checked")
+    after_reset = user.session_generation
+    stale.name = "Renamed In The Admin"
+    stale.save()
+    assert not is_logged_in(phone_session)
+    user.refresh_from_db()
+    assert (user.name, user.session_generation) == ("Renamed In The Admin", after_reset)
