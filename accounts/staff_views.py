@@ -42,11 +42,11 @@ def staff_required(view: Callable) -> Callable:
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied
         if not twofactor_services.is_session_verified(request=request):
-            messages.warning(
-                request,
-                "Staff pages need two-factor authentication. Turn on 2FA here, "
-                "or log out and log in again with your code.",
-            )
+            if twofactor_services.is_two_factor_enabled(user=request.user):
+                way_in = "Log out, then log in again with your code."
+            else:
+                way_in = "Turn on 2FA below, then open All users again."
+            messages.warning(request, f"Staff pages need two-factor authentication. {way_in}")
             target = resolve_url(settings.LOGIN_REDIRECT_URL)
             return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
         return view(request, *args, **kwargs)

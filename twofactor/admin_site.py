@@ -23,9 +23,9 @@ class TwoFactorAdminSite(admin.AdminSite):
             return redirect_to_login(request.GET.get("next", ""), settings.LOGIN_URL)
         if not request.user.is_staff:
             raise PermissionDenied
-        messages.warning(
-            request,
-            "The admin needs two-factor authentication. Turn on 2FA here, "
-            "or log out and log in again with your code.",
-        )
+        if services.is_two_factor_enabled(user=request.user):
+            way_in = "Log out, then log in again with your code."
+        else:
+            way_in = "Turn on 2FA below, then open the admin again."
+        messages.warning(request, f"The admin needs two-factor authentication. {way_in}")
         return redirect(settings.LOGIN_REDIRECT_URL)

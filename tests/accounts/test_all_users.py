@@ -112,6 +112,7 @@ def test_staff_pages_send_a_session_without_a_second_factor_to_turn_it_on(passwo
     assert TOTPDevice.objects.filter(user=ann, confirmed_at__isnull=False).exists()
     profile = client.get("/accounts/profile/").content.decode()
     assert "Staff pages need two-factor authentication." in profile
+    assert "Turn on 2FA below, then open All users again." in profile
 
 
 def test_a_staff_session_without_the_code_step_is_not_enough(client, mix):
@@ -119,6 +120,8 @@ def test_a_staff_session_without_the_code_step_is_not_enough(client, mix):
     assert client.get(LIST_URL)["Location"] == "/accounts/profile/"
     htmx = client.get(LIST_URL, {"q": "ann"}, headers={"HX-Request": "true"})
     assert htmx["HX-Redirect"] == "/accounts/profile/"
+    profile = client.get("/accounts/profile/").content.decode()
+    assert "Log out, then log in again with your code." in profile
 
 
 def test_staff_sees_every_user_with_their_2fa_status(staff_client, mix):

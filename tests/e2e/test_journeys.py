@@ -346,6 +346,34 @@ def open_all_users(page, staff, code: str) -> None:
     expect(page.get_by_role("heading", name="All users", level=1)).to_be_visible()
 
 
+@js_modes
+def test_staff_without_2fa_turn_it_on_and_then_all_users_opens(
+    page, staff_user, app_code, js_enabled, step_shots
+):
+    steps.start(page)
+    steps.log_in_with_password(page, staff_user.email)
+    steps.open_account_menu(page).get_by_role("link", name="All users").click()
+    # Sent to My profile, told why, next to the button that fixes it.
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    expect(page_live_region(page)).to_contain_text("Staff pages need two-factor authentication.")
+    step_shots(page, "staff-1-needs-2fa")
+
+    section = steps.two_factor_section(page)
+    dialog = steps.open_dialog(
+        page, js_enabled, section.get_by_role("link", name="Enable 2FA"), "Enable 2FA"
+    )
+    steps.confirm_identity(dialog)
+    secret = steps.scan_qr(dialog)["secret"]
+    dialog.get_by_label("Six-digit code").fill(app_code(secret))
+    dialog.get_by_role("button", name="Check").click()
+    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+
+    steps.open_account_menu(page).get_by_role("link", name="All users").click()
+    expect(page.get_by_role("heading", name="All users", level=1)).to_be_visible()
+    expect(user_cell(page, staff_user.email)).to_be_visible()
+    step_shots(page, "staff-2-all-users")
+
+
 def filter_by_two_factor(page, js_enabled: bool, value: str) -> None:
     # A person waits for the list to change before acting on it: the old table
     # (htmx replaces it; without JavaScript the page reloads) must be gone first,
