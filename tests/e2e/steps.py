@@ -115,3 +115,18 @@ def wrong_code_for(secret: str) -> str:
     totp = pyotp.TOTP(secret)
     near = {totp.at(time.time() + 30 * steps) for steps in range(-12, 13)}
     return next(f"{n:06d}" for n in range(100000, 1000000, 7919) if f"{n:06d}" not in near)
+
+
+def enable_two_factor(page: Page, js_enabled: bool, app_code) -> str:
+    """From My profile: Enable 2FA, confirm the password, scan the QR, type the code.
+    Returns the secret the QR held."""
+    section = two_factor_section(page)
+    dialog = open_dialog(
+        page, js_enabled, section.get_by_role("link", name="Enable 2FA"), "Enable 2FA"
+    )
+    confirm_identity(dialog)
+    secret = scan_qr(dialog)["secret"]
+    dialog.get_by_label("Six-digit code").fill(app_code(secret))
+    dialog.get_by_role("button", name="Check").click()
+    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+    return secret

@@ -283,14 +283,7 @@ def test_profile_lists_enabling_2fa_and_using_a_backup_code(
     steps.log_in_with_password(page, user.email)
     steps.go_to_profile(page)
     section = steps.two_factor_section(page)
-    dialog = steps.open_dialog(
-        page, js_enabled, section.get_by_role("link", name="Enable 2FA"), "Enable 2FA"
-    )
-    steps.confirm_identity(dialog)
-    secret = steps.scan_qr(dialog)["secret"]
-    dialog.get_by_label("Six-digit code").fill(app_code(secret))
-    dialog.get_by_role("button", name="Check").click()
-    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+    steps.enable_two_factor(page, js_enabled, app_code)
 
     # Sudo mode was proven a moment ago for enabling: no second password prompt.
     dialog = steps.open_dialog(
@@ -358,15 +351,7 @@ def test_staff_without_2fa_turn_it_on_and_then_all_users_opens(
     expect(page_live_region(page)).to_contain_text("Staff pages need two-factor authentication.")
     step_shots(page, "staff-1-needs-2fa")
 
-    section = steps.two_factor_section(page)
-    dialog = steps.open_dialog(
-        page, js_enabled, section.get_by_role("link", name="Enable 2FA"), "Enable 2FA"
-    )
-    steps.confirm_identity(dialog)
-    secret = steps.scan_qr(dialog)["secret"]
-    dialog.get_by_label("Six-digit code").fill(app_code(secret))
-    dialog.get_by_role("button", name="Check").click()
-    expect(section.get_by_text("Activated", exact=True)).to_be_visible()
+    steps.enable_two_factor(page, js_enabled, app_code)
 
     steps.open_account_menu(page).get_by_role("link", name="All users").click()
     expect(page.get_by_role("heading", name="All users", level=1)).to_be_visible()
