@@ -78,6 +78,21 @@ def print_cpu_per_login(before: dict[str, float], after: dict[str, float], login
     print(f"        {'all':<16} {sum(used.values()) / logins * 1000:7.1f} ms")
 
 
+def busy_share(*, seconds: float) -> float:
+    """How busy all cores were over the next `seconds` (from /proc/stat): 0 is idle."""
+
+    def sample() -> tuple[int, int]:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split()[1:9]]
+        idle = fields[3] + fields[4]  # idle + iowait
+        return sum(fields), idle
+
+    total_before, idle_before = sample()
+    time.sleep(seconds)
+    total_after, idle_after = sample()
+    total = max(1, total_after - total_before)
+    return 1 - (idle_after - idle_before) / total
+
+
 def cores() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -276,8 +291,7 @@ def main() -> None:
         call_command("migrate", "--no-input", "--skip-checks", verbosity=0)
         cache.clear()
         users = create_users(args.logins + args.latency_samples + 1)
-        load_1min = os.getloadavg()[0]
-        print(f"machine: {cores()} cores, load average {load_1min:.2f} before the run")
+        print(f"machine: {cores()} cores, {busy_share(seconds=2):.0%} busy just before the run")
         from django.contrib.auth.hashers import get_hasher
 
         print(f"hasher: {get_hasher().algorithm}, {get_hasher().iterations} iterations")
