@@ -43,7 +43,8 @@ TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
 	login-locked-desktop:09-locked activity-desktop:10-activity \
 	disable-1-confirm-desktop:11-disable users-2-activated-desktop:12-all-users-activated \
 	users-4-reset-desktop:13-reset users-6-user-sees-reset-desktop:14-user-sees-reset \
-	enable-3-qr-nojs-desktop:15-enable-without-javascript
+	enable-3-qr-nojs-desktop:15-enable-without-javascript \
+	staff-1-needs-2fa-desktop:16-staff-needs-2fa
 
 screenshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py
