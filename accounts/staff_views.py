@@ -23,6 +23,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts import user_list
 from accounts.forms import ResetTwoFactorForm, UserListForm
 from twofactor import services as twofactor_services
+from twofactor.forms import second_factor_way_in
 from twofactor.views import sudo_required
 
 RESET_PERMISSION = "accounts.reset_two_factor"
@@ -42,10 +43,7 @@ def staff_required(view: Callable) -> Callable:
         if not (request.user.is_active and request.user.is_staff):
             raise PermissionDenied
         if not twofactor_services.is_session_verified(request=request):
-            if twofactor_services.is_two_factor_enabled(user=request.user):
-                way_in = "Log out, then log in again with your code."
-            else:
-                way_in = "Turn on 2FA below, then open All users again."
+            way_in = second_factor_way_in(user=request.user, page="All users")
             messages.warning(request, f"Staff pages need two-factor authentication. {way_in}")
             target = resolve_url(settings.LOGIN_REDIRECT_URL)
             return HttpResponseClientRedirect(target) if request.htmx else redirect(target)

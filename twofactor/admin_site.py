@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from twofactor import services
+from twofactor.forms import second_factor_way_in
 
 
 class TwoFactorAdminSite(admin.AdminSite):
@@ -23,9 +24,6 @@ class TwoFactorAdminSite(admin.AdminSite):
             return redirect_to_login(request.GET.get("next", ""), settings.LOGIN_URL)
         if not request.user.is_staff:
             raise PermissionDenied
-        if services.is_two_factor_enabled(user=request.user):
-            way_in = "Log out, then log in again with your code."
-        else:
-            way_in = "Turn on 2FA below, then open the admin again."
+        way_in = second_factor_way_in(user=request.user, page="the admin")
         messages.warning(request, f"The admin needs two-factor authentication. {way_in}")
         return redirect(settings.LOGIN_REDIRECT_URL)

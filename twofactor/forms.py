@@ -38,6 +38,13 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     return "That code is not right. Check your authenticator app and try again."
 
 
+def second_factor_way_in(*, user, page: str) -> str:
+    """What a session that passed no second factor should do to open `page`."""
+    if services.is_two_factor_enabled(user=user):
+        return "Log out, then log in again with your code."
+    return f"Turn on 2FA below, then open {page} again."
+
+
 class OneTimeCodeInput(forms.TextInput):
     """A code box that comes back empty after a refusal, like a password box.
 
