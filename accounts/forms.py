@@ -1,13 +1,27 @@
+from collections.abc import Iterator
+
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 
 from accounts import user_list
 from accounts.models import normalize_email_address
 from twofactor import queries as twofactor_queries
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class NormalizedEmailField(forms.EmailField):
+    """An e-mail field that normalises before validating (accounts.models.normalize_email_address).
+
+    So "ＡＮＮ@example.com" (full-width) is ann@example.com here as everywhere else,
+    instead of an invalid address that would have its own rate-limit key.
+    """
+
+    def to_python(self, value: object) -> str:
+        return normalize_email_address(super().to_python(value))
+
+
+class EmailAuthenticationForm(auth_forms.AuthenticationForm):
     """Django's login form, with the e-mail address as the username.
 
     Unknown e-mail and wrong password share one message: the form never says
@@ -15,7 +29,7 @@ class EmailAuthenticationForm(AuthenticationForm):
     so both take the same time).
     """
 
-    username = forms.EmailField(
+    username = NormalizedEmailField(
         label="Email",
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
@@ -26,22 +40,22 @@ class EmailAuthenticationForm(AuthenticationForm):
         "inactive": "That email and password do not match an account. Check both and try again.",
     }
 
-    def clean_username(self) -> str:
-        return normalize_email_address(self.cleaned_data["username"])
 
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    email = NormalizedEmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
 
-def axes_username(request: HttpRequest, credentials: dict | None = None) -> str:
-    """The login axes counts failures for: the normalised e-mail address.
-
-    Without this, "Ann@X" and "ann@x" would be two counters for one account.
-    """
-    # authenticate() passes "username"; axes' own login/logout handlers pass the
-    # model's USERNAME_FIELD ("email"). Without the second, the code step's
-    # login() (whose POST has no username) never reset the failures it should.
-    username = credentials and (credentials.get("username") or credentials.get("email"))
-    if username:
-        return normalize_email_address(username)
-    return normalize_email_address(request.POST.get("username", ""))
+    def get_users(self, email: str) -> Iterator[AbstractBaseUser]:
+        # Exact match on the normalised address, as at login: Django's iexact
+        # is ASCII-only on SQLite, and "ß" or a full-width letter must find the
+        # same account on every database.
+        users = get_user_model()._default_manager.filter(
+            email=normalize_email_address(email), is_active=True
+        )
+        return (user for user in users if user.has_usable_password())
 
 
 # --- All users (staff) -----------------------------------------------------------------

@@ -1,36 +1,44 @@
-"""Password guessing limits on top of django-axes' (email, IP) lock.
+"""Limits on password guessing and on password-reset e-mails, kept in the database.
 
-Axes locks one e-mail address from one IP after a few failures. That alone
-lets an attacker with many addresses (an IPv6 /64 holds 2**64) keep guessing
-one account, or one address spray a few guesses over every account. So failed
-logins are also counted per account and per client network (django-ratelimit,
-in the shared cache), and past either limit the login form refuses before any
-password is hashed. Known and unknown e-mail addresses are counted alike, so
-the limit says nothing about which accounts exist.
+Password failures are charged to one of two budgets (accounts.device_cookies):
+
+* a browser that has completed a login for the account (it holds that
+  account's device cookie) has a small budget of its own;
+* every other browser shares the account's "unknown browsers" budget and its
+  client network's (IPv4 address or IPv6 /64; spraying many accounts).
+
+A spent budget blocks only the browsers charged to it: a stranger's guesses
+lock out unknown browsers, never the owner's own. Past a limit the attempt is
+refused before any password is hashed, and such a refused attempt is not
+counted again. Known and unknown e-mail addresses are counted alike, so the
+limits say nothing about which accounts exist. A completed password reset
+lifts every lock of the account.
 
 The limits hold for every password check, not only the login page: the
 ThrottleBackend below refuses inside authenticate() (so "confirm it's you"
 before a 2FA change is limited too), and failures are counted from Django's
 user_login_failed signal, which every failed authenticate() sends.
+
+Everything lives in the database (accounts.rate_windows), so the limits hold
+on every app server, through a cache flush and while Redis is down.
 """
 
 import ipaddress
+from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.signals import user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
-from django_ratelimit.core import is_ratelimited
 
-from accounts.models import normalize_email_address
+from accounts import device_cookies, rate_windows
+from accounts.rate_windows import Rate, Window
 from portal.client_ip import client_ip
 from twofactor.services import AUTHENTICATION_THROTTLED_ATTR
 
-ACCOUNT_GROUP = "login-failures-account"
-NETWORK_GROUP = "login-failures-network"
-RESET_MAIL_ADDRESS_GROUP = "password-reset-mail-address"
-RESET_MAIL_NETWORK_GROUP = "password-reset-mail-network"
+# Set on the request when a lock refused the attempt, so a page can say until when.
+BLOCKED_UNTIL_ATTR = "password_blocked_until"
 
 
 def client_network(request: HttpRequest) -> str:
@@ -45,36 +53,42 @@ def client_network(request: HttpRequest) -> str:
     return str(parsed)
 
 
-def _network_key(group: str, request: HttpRequest) -> str:
-    return client_network(request)
-
-
-def _limits(username: str | None) -> list[tuple[str, object, str]]:
-    account = normalize_email_address(username or "")
+def _password_windows(request: HttpRequest, username: str | None) -> list[Window]:
+    account = device_cookies.account_tag(username)
+    token = device_cookies.device_token(request, email=username)
+    if token is not None:
+        rate = Rate.parse(settings.LOGIN_FAILURE_RATE_PER_DEVICE)
+        return [Window(f"device:{token}", rate, account=account)]
     return [
-        (ACCOUNT_GROUP, lambda group, request: account, settings.LOGIN_FAILURE_RATE_PER_ACCOUNT),
-        (NETWORK_GROUP, _network_key, settings.LOGIN_FAILURE_RATE_PER_NETWORK),
+        Window(f"account:{account}", Rate.parse(settings.LOGIN_FAILURE_RATE_PER_ACCOUNT), account),
+        Window(
+            f"network:{client_network(request)}",
+            Rate.parse(settings.LOGIN_FAILURE_RATE_PER_NETWORK),
+        ),
     ]
 
 
-def is_throttled(request: HttpRequest, *, username: str | None) -> bool:
-    """Has this account or this network failed too often lately? (Counts nothing.)"""
-    return any(
-        is_ratelimited(request, group=group, key=key, rate=rate, increment=False)
-        for group, key, rate in _limits(username)
-    )
+def blocked_until(request: HttpRequest, *, username: str | None) -> datetime | None:
+    """When this browser may try a password for this account again (None: now). Counts nothing."""
+    windows = _password_windows(request, username)
+    return rate_windows.blocked_until([window.key for window in windows])
 
 
 def record_failure(request: HttpRequest, *, username: str | None) -> None:
-    for group, key, rate in _limits(username):
-        is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
+    for window in _password_windows(request, username):
+        rate_windows.count_failure(window)
+
+
+def lift_account_locks(*, email: str) -> None:
+    """After a completed password reset: the owner proved the mailbox; every lock goes."""
+    rate_windows.forget_account(device_cookies.account_tag(email))
 
 
 class ThrottleBackend:
     """Listed before ModelBackend: a throttled attempt is refused before any hashing.
 
     It never logs anyone in; raising PermissionDenied stops authenticate() at once
-    (Django then sends user_login_failed, which counts the attempt like any other).
+    (Django then sends user_login_failed, which does not count a refused attempt).
     Deliberately not a BaseBackend: without get_user() it can never be the backend
     a session is tied to (the test client's force_login picks the first that has one).
     """
@@ -82,9 +96,13 @@ class ThrottleBackend:
     def authenticate(
         self, request: HttpRequest | None, username: str | None = None, **kwargs
     ) -> None:
-        if request is not None and is_throttled(request, username=username):
-            # So a page can say why (authenticate() itself just returns None).
+        if request is None:
+            return None
+        until = blocked_until(request, username=username)
+        if until is not None:
+            # So a page can say why, and until when (authenticate() just returns None).
             setattr(request, AUTHENTICATION_THROTTLED_ATTR, True)
+            setattr(request, BLOCKED_UNTIL_ATTR, until)
             raise PermissionDenied
         return None
 
@@ -93,25 +111,42 @@ class ThrottleBackend:
 def on_user_login_failed(
     sender, *, credentials: dict, request: HttpRequest | None, **kwargs
 ) -> None:
-    # An attempt refused by the throttle itself is not counted again: retrying the
-    # right password while throttled does not push the end of the throttle back.
+    # An attempt refused by a lock is not counted again: retrying the right
+    # password while locked does not push the end of the lock back.
     if request is not None and not getattr(request, AUTHENTICATION_THROTTLED_ATTR, False):
         record_failure(request, username=credentials.get("username"))
 
 
+@receiver(user_logged_in, dispatch_uid="login_throttle_device_cookie")
+def on_user_logged_in(sender, *, request: HttpRequest | None, user, **kwargs) -> None:
+    # A completed login (after the code, for 2FA users): this browser is now known.
+    if request is not None:
+        device_cookies.remember_login(request, email=user.get_username())
+
+
+# --- Password-reset e-mails --------------------------------------------------------------
 def is_reset_mail_allowed(request: HttpRequest, email: str) -> bool:
-    """Count one password-reset request; False once the address or network asked too often."""
-    address = normalize_email_address(email)
-    limits = [
-        (
-            RESET_MAIL_ADDRESS_GROUP,
-            lambda group, request: address,
-            settings.RESET_MAIL_RATE_PER_ADDRESS,
-        ),
-        (RESET_MAIL_NETWORK_GROUP, _network_key, settings.RESET_MAIL_RATE_PER_NETWORK),
-    ]
-    limited = [
-        is_ratelimited(request, group=group, key=key, rate=rate, increment=True)
-        for group, key, rate in limits
-    ]
-    return not any(limited)
+    """Count one reset e-mail; False when it would come too soon or too often.
+
+    Per address: at most one every few minutes and a daily cap; per network: an
+    hourly cap (one sender spraying many inboxes). A stranger's requests can
+    only space the owner's e-mails out: every request they make that is allowed
+    sends the owner a working link. The owner's own browsers (device cookie)
+    are exempt from the daily and network caps, so a stranger cannot use those
+    caps to silence the owner's own requests.
+    """
+    account = device_cookies.account_tag(email)
+    windows = [Window(f"reset-mail:{account}", Rate.parse(settings.RESET_MAIL_SPACING), account)]
+    if device_cookies.device_token(request, email=email) is None:
+        windows += [
+            Window(
+                f"reset-mail-day:{account}",
+                Rate.parse(settings.RESET_MAIL_RATE_PER_ADDRESS),
+                account,
+            ),
+            Window(
+                f"reset-mail-net:{client_network(request)}",
+                Rate.parse(settings.RESET_MAIL_RATE_PER_NETWORK),
+            ),
+        ]
+    return rate_windows.take(windows)

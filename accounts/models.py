@@ -1,3 +1,4 @@
+import unicodedata
 from collections.abc import Iterator
 
 from django.conf import settings
@@ -12,9 +13,17 @@ from accounts.user_agents import describe_user_agent
 
 
 def normalize_email_address(email: str) -> str:
-    # The whole address is lower-cased (not just the domain, as Django does):
-    # e-mail is the login and users do not expect it to be case-sensitive.
-    return (email or "").strip().lower()
+    """The one form of an address that every lookup, uniqueness check and counter uses.
+
+    Unicode NFKC then case folding (Unicode's NFKC_Casefold, the identifier
+    comparison of RFC 8264/UTS #31), done here in Python so SQLite and
+    PostgreSQL agree: "ANN@x", "ａｎｎ@x" (full width) and "ann@x" are one account
+    and one rate-limit key, and "STRASSE@x" is "straße@x". The whole address
+    is folded, not just the domain as Django does: e-mail is the login and
+    users do not expect it to be case-sensitive.
+    """
+    folded = unicodedata.normalize("NFKC", (email or "").strip()).casefold()
+    return unicodedata.normalize("NFKC", folded).strip()
 
 
 class UserManager(BaseUserManager["User"]):
@@ -199,3 +208,27 @@ class SecurityEvent(models.Model):
         if self.kind == self.Kind.TWO_FACTOR_RESET:
             return f"{label}: {self.detail}"
         return f"{label} ({self.detail})"
+
+
+class RateWindow(models.Model):
+    """One counter in a fixed time window: password failures, or e-mails sent.
+
+    Kept in the database, not the cache: the limits must hold on every app
+    server, survive a cache flush and keep working while Redis is down.
+    See accounts.rate_windows for the arithmetic.
+    """
+
+    # "<scope>:<subject>", e.g. "device:<nonce>"; subjects that name a person are HMACs.
+    key = models.CharField(max_length=160, unique=True)
+    # The account the window belongs to (an HMAC of the address, "" for a network),
+    # so a password reset can lift every lock of that account at once.
+    account = models.CharField(max_length=64, blank=True, db_index=True)
+    count = models.PositiveIntegerField(default=0)
+    window_started_at = models.DateTimeField()
+    blocked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["window_started_at"], name="accounts_ratewindow_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key.split(':', 1)[0]} window ({self.count})"

@@ -1,28 +1,24 @@
 """E-mails that tell users about security changes to their account.
 
-Queued with transaction.on_commit(): the change and its log event commit
-first, so no mail announces a change that rolled back. Sending happens after
-the commit but still inside the user's request, so every failure (SMTP down,
-a template error) is caught and logged here: a mail problem must never turn a
-completed change into an error page.
+Queued as a task (accounts.tasks) with transaction.on_commit(): the change and
+its log event commit first, so no mail announces a change that rolled back,
+and the sending happens in the task worker, never inside the user's request
+(a slow or broken mail server cannot slow down or break a completed change).
 
 The context holds only words, times, counts and the place (IP, browser); the
 signals these mails come from carry no secret or code, and neither may a mail.
 """
 
-import logging
+from datetime import datetime
 from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 
 from accounts.models import SecurityEvent
+from accounts.tasks import send_security_notice
 from accounts.user_agents import describe_user_agent
-
-logger = logging.getLogger(__name__)
 
 Kind = SecurityEvent.Kind
 
@@ -35,6 +31,8 @@ TEMPLATES = {
     Kind.BACKUP_CODES_GENERATED: "backup_codes_generated",
     Kind.BACKUP_CODE_USED: "backup_code_used",
     Kind.ACCOUNT_LOCKED: "account_locked",
+    Kind.PASSWORD_CHANGED: "password_changed",
+    Kind.PASSWORD_RESET: "password_changed",
 }
 
 
@@ -44,38 +42,29 @@ def notify(*, user: AbstractBaseUser, event: SecurityEvent, extra: dict | None =
     address = getattr(user, "email", "")
     if template is None or not address:
         return
-    # Plain values captured now: the callback must not depend on objects that
-    # change (or are deleted) after the transaction.
+    # Plain JSON values captured now: the task runs later, in another process,
+    # and must not depend on objects that change (or are deleted) meanwhile.
     context = {
         "name": user.get_short_name() if hasattr(user, "get_short_name") else address,
         "email": address,
         "product_name": settings.PRODUCT_NAME,
-        "occurred_at": event.created_at,
+        "support_email": settings.SUPPORT_EMAIL,
+        "occurred_at": event.created_at.isoformat(),
         "ip": event.ip,
         "browser": describe_user_agent(event.user_agent) if event.user_agent else "",
         "detail": event.detail,
-        **(extra or {}),
+        "kind": str(event.kind),
+        **{
+            key: value.isoformat() if isinstance(value, datetime) else value
+            for key, value in (extra or {}).items()
+        },
     }
     transaction.on_commit(
-        partial(send_notification, template=template, to=address, user_id=user.pk, context=context)
+        partial(
+            send_security_notice.enqueue,
+            template=template,
+            to=address,
+            user_id=user.pk,
+            context=context,
+        )
     )
-
-
-def send_notification(*, template: str, to: str, user_id: object, context: dict) -> bool:
-    """Render and send one notification; False (and a logged traceback) if that failed."""
-    try:
-        subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
-        message = EmailMultiAlternatives(
-            subject=" ".join(subject.split()),  # a header: one line, no injected newlines
-            body=render_to_string(f"accounts/email/{template}.txt", context),
-            to=[to],
-        )
-        message.attach_alternative(
-            render_to_string(f"accounts/email/{template}.html", context), "text/html"
-        )
-        message.send()
-    except Exception:
-        # The user id, not the address: log lines stay free of personal data.
-        logger.exception("Could not send the %s e-mail to user %s", template, user_id)
-        return False
-    return True

@@ -203,11 +203,13 @@ def on_user_saved(sender, *, instance, created: bool, **kwargs) -> None:
         and request_user.pk != instance.pk
     )
     actor = request_user if is_someone_else else None
-    record_event(
+    event = record_event(
         user=instance,
         kind=Kind.PASSWORD_RESET if is_reset else Kind.PASSWORD_CHANGED,
         actor=actor,
     )
+    # "If this was not you...": a changed password is the first thing an intruder does.
+    notifications.notify(user=instance, event=event)
 
 
 def connect() -> None:

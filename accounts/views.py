@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -7,8 +9,9 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from accounts import login_throttle, security_log
-from accounts.forms import EmailAuthenticationForm
+from accounts import login_throttle, security_log, tasks
+from accounts.forms import EmailAuthenticationForm, PasswordResetForm
+from accounts.models import normalize_email_address
 from twofactor import services as twofactor_services
 
 
@@ -21,8 +24,10 @@ class LoginView(auth_views.LoginView):
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         # ThrottleBackend would refuse too, but as "wrong password": here the page says why.
-        if login_throttle.is_throttled(request, username=request.POST.get("username")):
-            return render(request, "accounts/locked_out.html", {"throttled": True}, status=429)
+        username = normalize_email_address(request.POST.get("username", ""))
+        until = login_throttle.blocked_until(request, username=username)
+        if until is not None:
+            return render(request, "accounts/locked_out.html", {"until": until}, status=429)
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
@@ -62,11 +67,21 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "accounts/email/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
-    def form_valid(self, form) -> HttpResponse:
-        # Past the limit the page looks exactly the same, but no e-mail goes out:
-        # the form cannot be used to flood someone's inbox, nor to probe accounts.
-        if login_throttle.is_reset_mail_allowed(self.request, form.cleaned_data["email"]):
-            return super().form_valid(form)
+    form_class = PasswordResetForm
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        # Past the limits the page looks exactly the same, but no e-mail goes out:
+        # the form cannot be used to flood someone's inbox. The worker looks the
+        # address up, so known and unknown addresses cost this request the same.
+        email = form.cleaned_data["email"]
+        if login_throttle.is_reset_mail_allowed(self.request, email):
+            task = partial(
+                tasks.send_password_reset.enqueue,
+                email=email,
+                domain=self.request.get_host(),
+                use_https=self.request.is_secure(),
+            )
+            transaction.on_commit(task)
         return redirect(self.get_success_url())
 
 
@@ -85,7 +100,10 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         # One transaction: the new password and its log event commit together.
         security_log.mark_password_reset(form.user)
         with transaction.atomic():
-            return super().form_valid(form)
+            response = super().form_valid(form)
+            # The owner proved the mailbox: a stranger's password lock ends here.
+            login_throttle.lift_account_locks(email=form.user.get_username())
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

@@ -6,7 +6,6 @@ SECRET_KEY and the e-mail variables; see the README's deployment section.
 """
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -58,8 +57,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",  # naturaltime ("2 minutes ago") in the security log
     "django_htmx",
-    "axes",
-    "django_ratelimit",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -78,8 +77,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Axes last: it turns a locked-out authenticate() into the lockout page.
-    "axes.middleware.AxesMiddleware",
+    # Gives a browser that completed a login its device cookie (accounts.device_cookies).
+    "accounts.device_cookies.DeviceCookieMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -144,9 +143,8 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # --- Authentication ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    # Both refuse before ModelBackend hashes anything: axes per (email, IP) pair,
-    # ThrottleBackend per account and per network (accounts/login_throttle.py).
-    "axes.backends.AxesStandaloneBackend",
+    # Refuses before ModelBackend hashes anything: per device cookie, or per
+    # account and network for unknown browsers (accounts/login_throttle.py).
     "accounts.login_throttle.ThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
@@ -209,33 +207,22 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Password guessing at step 1: django-axes locks the (email, IP) pair, so an
-# attacker cannot lock a victim out from elsewhere and cannot spray one IP.
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
-AXES_HTTP_RESPONSE_CODE = 429
-AXES_USERNAME_CALLABLE = "accounts.forms.axes_username"
-AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
-AXES_VERBOSE = False
-# Our SecurityEvent log records logins; axes keeps only what it needs to lock.
-AXES_DISABLE_ACCESS_LOG = True
-
-# Beyond the pair lock: failed logins per account (from anywhere) and per client
-# network (IPv4 address or IPv6 /64), counted in the shared cache by
-# django-ratelimit (accounts/login_throttle.py). Format: "<count>/<s|m|h|d>".
+# Password guessing (login and "confirm it's you"), counted in the database
+# (accounts/login_throttle.py). Format: "<count>/<s|m|h|d>", or "<count>/<n><unit>".
+# A browser that completed a login for the account (its device cookie) has its
+# own budget; all other browsers share the account's and their network's, so a
+# stranger cannot lock the owner's own browsers out.
+LOGIN_FAILURE_RATE_PER_DEVICE = os.environ.get("LOGIN_FAILURE_RATE_PER_DEVICE", "10/h")
 LOGIN_FAILURE_RATE_PER_ACCOUNT = os.environ.get("LOGIN_FAILURE_RATE_PER_ACCOUNT", "20/h")
 LOGIN_FAILURE_RATE_PER_NETWORK = os.environ.get("LOGIN_FAILURE_RATE_PER_NETWORK", "100/h")
-# Password-reset e-mails per address and per network (beyond them the page looks
-# the same but nothing is sent).
-RESET_MAIL_RATE_PER_ADDRESS = os.environ.get("RESET_MAIL_RATE_PER_ADDRESS", "3/h")
+# Password-reset e-mails: one per address every few minutes, a daily cap per
+# address and an hourly one per network (beyond them the page looks the same
+# but nothing is sent; the owner's own browsers skip the two caps).
+RESET_MAIL_SPACING = os.environ.get("RESET_MAIL_SPACING", "1/5m")
+RESET_MAIL_RATE_PER_ADDRESS = os.environ.get("RESET_MAIL_RATE_PER_ADDRESS", "24/d")
 RESET_MAIL_RATE_PER_NETWORK = os.environ.get("RESET_MAIL_RATE_PER_NETWORK", "20/h")
-if not REDIS_URL:
-    # The local-memory cache is per process: right for `make run` (one process),
-    # not for several app servers, which set REDIS_URL.
-    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# The device cookie (see accounts.device_cookies); __Host- like the session's.
+DEVICE_COOKIE_NAME = "__Host-device" if SECURE_COOKIES else "device"
 
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 (the default) means the header is ignored: it is trivially forged.
@@ -278,16 +265,27 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Customer Portal <no-reply@localhost>")
 
+# --- Tasks: e-mail leaves the request ---------------------------------------------
+# Every e-mail (reset links, security notices) is queued in the database after
+# the commit and sent by a worker: `manage.py db_worker` (`make run` starts one).
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
 # --- Logging: never a secret or a code in a log line (see twofactor tests) ---
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
 }
 
 PRODUCT_NAME = "Customer Portal"
+# Where security e-mails tell users to turn when something was not them ("" leaves it out).
+SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "")
 
 # Security log: events older than this are deleted by `manage.py prune_security_events`.
 SECURITY_EVENT_RETENTION_DAYS = env_int("SECURITY_EVENT_RETENTION_DAYS", 365)

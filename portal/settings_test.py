@@ -13,5 +13,8 @@ from portal.settings import *  # noqa: E402,F403
 # Fast hashing keeps the suite quick; one test counts hasher calls instead of timing them.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tasks run in the test process when enqueued (after the commit, as with the
+# worker); tests/integration runs the real database queue and db_worker.
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 ALLOWED_HOSTS = ["*"]

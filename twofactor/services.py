@@ -95,7 +95,7 @@ class TooManyPasswordAttempts(WrongPassword):
 
 
 # Set to True on the request by an authentication backend that refuses an attempt
-# because of earlier failures (accounts' ThrottleBackend; django-axes sets its own).
+# because of earlier failures (accounts' ThrottleBackend), so the page can say so.
 AUTHENTICATION_THROTTLED_ATTR = "authentication_throttled"
 
 
@@ -489,12 +489,11 @@ def prove_identity(
     """Enter sudo mode. Raises WrongPassword, or the code's exception when 2FA is active."""
     now = now or timezone.now()
     user = request.user
-    # authenticate() rather than check_password(): django-axes counts and locks
-    # password guesses made here exactly like those on the login page.
+    # authenticate() rather than check_password(): the project's authentication
+    # backends count and limit password guesses made here exactly like those at login.
     authenticated = authenticate(request, username=user.get_username(), password=password)
     if authenticated is None or authenticated.pk != user.pk:
-        throttled = getattr(request, AUTHENTICATION_THROTTLED_ATTR, False)
-        if throttled or getattr(request, "axes_locked_out", False):
+        if getattr(request, AUTHENTICATION_THROTTLED_ATTR, False):
             raise TooManyPasswordAttempts
         raise WrongPassword
     if is_two_factor_enabled(user=user):

@@ -183,6 +183,7 @@ def test_wrong_password_for_two_factor_user_looks_like_any_wrong_password(client
             response = client.post(LOGIN_URL, {"username": email, "password": "wrong"})
         return response, [q["sql"] for q in queries.captured_queries]
 
+    attempt("warm-up@example.com")  # the network's failure counter exists for both below
     first, first_sql = attempt(with_2fa.email)
     second, second_sql = attempt(without_2fa.email)
 
@@ -597,36 +598,46 @@ def test_code_is_hidden_from_error_reports(client, ann, clock, monkeypatch):
     assert set(reported["code"]) == {"*"}
 
 
-# --- django-axes (the password throttle) and the code step ---------------------------
-def test_wrong_codes_do_not_count_as_password_guesses(client, ann, clock, settings):
+# --- The password throttle (accounts.login_throttle) and the code step -------------------
+def account_limit() -> int:
+    from django.conf import settings
+
+    return int(settings.LOGIN_FAILURE_RATE_PER_ACCOUNT.split("/")[0])
+
+
+def test_wrong_codes_do_not_count_as_password_guesses(client, ann, clock):
     user, secret = ann
     password_step(client, user)
-    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+    for _ in range(account_limit() + 1):
         code_step(client, wrong_code(secret, clock.now))
     response = password_step(client, user)
     assert response.status_code == 302
     assert response["Location"] == CODE_URL
 
 
-def test_password_lock_applies_to_two_factor_users_too(client, ann, settings):
+def test_password_lock_applies_to_two_factor_users_too(client, ann):
     user, _ = ann
-    for _ in range(settings.AXES_FAILURE_LIMIT):
-        client.post(LOGIN_URL, {"username": user.email, "password": "wrong"})
+    for n in range(account_limit()):
+        Client().post(
+            LOGIN_URL, {"username": user.email, "password": "wrong"}, REMOTE_ADDR=f"203.0.113.{n}"
+        )
     response = password_step(client, user)
     assert response.status_code == 429
     assert services.PENDING_LOGIN_SESSION_KEY not in client.session
 
 
-def test_completed_code_step_clears_earlier_password_failures(client, ann, clock, settings):
+def test_the_code_step_makes_the_browser_known_to_the_password_lock(client, ann, clock):
     user, secret = ann
-    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        client.post(LOGIN_URL, {"username": user.email, "password": "wrong"})
     password_step(client, user)
     code_step(client, code_at(secret, clock.now))
     assert logged_in_as(client) == str(user.pk)
     client.post("/accounts/logout/")
-    client.post(LOGIN_URL, {"username": user.email, "password": "wrong"})  # one honest typo
-    assert password_step(client, user).status_code == 302
+    for n in range(account_limit()):  # a stranger locks out unknown browsers
+        Client().post(
+            LOGIN_URL, {"username": user.email, "password": "wrong"}, REMOTE_ADDR=f"203.0.113.{n}"
+        )
+    assert password_step(Client(), user).status_code == 429
+    assert password_step(client, user).status_code == 302  # this browser is the owner's
 
 
 # --- PostgreSQL: real concurrency ------------------------------------------------------

@@ -1,0 +1,88 @@
+"""Device cookies: the owner's own browsers stay out of a stranger's password lock.
+
+OWASP's "Slow down online guessing attacks with device cookies": a browser that
+has completed a login for an account carries a signed token for that account.
+Password failures from such a browser are charged to that token's own small
+budget; failures from every other browser are charged to the account's shared
+"unknown browsers" budget (and the client network's). So someone guessing from
+elsewhere can lock out unknown browsers only, never the laptop the owner always
+uses. A device cookie never skips a step (not the password, not the code): it
+only decides whose budget a failure counts against.
+
+One cookie holds the tokens of the last few accounts logged in on the browser.
+It is signed (a forged or edited cookie is simply ignored), HttpOnly, and names
+accounts only by an HMAC, so the cookie does not list whoever used the browser.
+"""
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.http import HttpRequest, HttpResponse
+from django.utils.crypto import salted_hmac
+
+from accounts.models import normalize_email_address
+
+SIGNING_SALT = "accounts.device_cookies"
+MAX_ACCOUNTS = 5
+MAX_AGE = timedelta(days=365)
+# Set on the request by the user_logged_in receiver; the middleware turns it into the cookie.
+ISSUE_ATTR = "device_cookie_account"
+
+
+def account_tag(email: str | None) -> str:
+    """The account as the throttle and the cookie name it: an HMAC of the normalised address."""
+    return salted_hmac(
+        "accounts.device_cookies.account", normalize_email_address(email or ""), algorithm="sha256"
+    ).hexdigest()[:32]
+
+
+def device_token(request: HttpRequest, *, email: str | None) -> str | None:
+    """This browser's token for the account, if it has completed a login for it."""
+    return _read(request).get(account_tag(email))
+
+
+def remember_login(request: HttpRequest, *, email: str) -> None:
+    """Called when a login completes: the response will carry a fresh token for it."""
+    setattr(request, ISSUE_ATTR, account_tag(email))
+
+
+def _read(request: HttpRequest) -> dict[str, str]:
+    raw = request.COOKIES.get(settings.DEVICE_COOKIE_NAME)
+    if not raw:
+        return {}
+    try:
+        tokens = signing.loads(raw, salt=SIGNING_SALT, max_age=MAX_AGE)
+    except signing.BadSignature:
+        return {}
+    if not isinstance(tokens, dict) or not all(
+        isinstance(tag, str) and isinstance(token, str) for tag, token in tokens.items()
+    ):
+        return {}
+    return tokens
+
+
+class DeviceCookieMiddleware:
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        tag = getattr(request, ISSUE_ATTR, None)
+        if tag is not None:
+            tokens = _read(request)
+            tokens.pop(tag, None)
+            # A new token at every login (OWASP): a copied old cookie loses its budget.
+            tokens[tag] = secrets.token_urlsafe(16)
+            while len(tokens) > MAX_ACCOUNTS:
+                tokens.pop(next(iter(tokens)))  # the account logged in longest ago
+            response.set_cookie(
+                settings.DEVICE_COOKIE_NAME,
+                signing.dumps(tokens, salt=SIGNING_SALT, compress=True),
+                max_age=int(MAX_AGE.total_seconds()),
+                secure=settings.SECURE_COOKIES,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response

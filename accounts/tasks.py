@@ -1,0 +1,66 @@
+"""E-mails, sent by a task worker (`manage.py db_worker`), never inside a request.
+
+Callers enqueue with transaction.on_commit(): nothing is queued for a change
+that rolls back. Arguments are plain JSON values (the queue is a database
+table); the task renders and sends. A failed send is logged by user id (never
+the address) and does not retry: the security log holds the event either way.
+"""
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django_tasks import task
+
+logger = logging.getLogger(__name__)
+
+# Context keys that travel as ISO 8601 strings and are datetimes again in the task.
+DATETIME_KEYS = ("occurred_at", "until")
+
+
+@task()
+def send_security_notice(*, template: str, to: str, user_id: int | str, context: dict) -> bool:
+    """One security notice (templates/accounts/email/<template>*); False if sending failed."""
+    context = {
+        key: datetime.fromisoformat(value) if key in DATETIME_KEYS and value else value
+        for key, value in context.items()
+    }
+    try:
+        subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
+        message = EmailMultiAlternatives(
+            subject=" ".join(subject.split()),  # a header: one line, no injected newlines
+            body=render_to_string(f"accounts/email/{template}.txt", context),
+            to=[to],
+        )
+        message.attach_alternative(
+            render_to_string(f"accounts/email/{template}.html", context), "text/html"
+        )
+        message.send()
+    except Exception:
+        logger.exception("Could not send the %s e-mail to user %s", template, user_id)
+        return False
+    return True
+
+
+@task()
+def send_password_reset(*, email: str, domain: str, use_https: bool) -> None:
+    """The reset link, for whichever active account has this address (often none).
+
+    The lookup happens here, in the worker, so the reset form does the same work
+    for known and unknown addresses and takes the same time for both.
+    """
+    from accounts.forms import PasswordResetForm
+
+    form = PasswordResetForm({"email": email})
+    if not form.is_valid():
+        return
+    form.save(
+        domain_override=domain,
+        use_https=use_https,
+        subject_template_name="accounts/email/password_reset_subject.txt",
+        email_template_name="accounts/email/password_reset.txt",
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        extra_email_context={"product_name": settings.PRODUCT_NAME},
+    )

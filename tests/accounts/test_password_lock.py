@@ -1,0 +1,265 @@
+"""Password guessing limits with device cookies: a stranger cannot lock the owner out.
+
+Everything here goes through HTTP as an attacker would (the test client, with
+REMOTE_ADDR set per request). "Known browser" means a client that completed a
+login for the account earlier and so holds its device cookie.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.core import signing
+from django.test import Client
+
+from accounts import device_cookies
+from accounts.models import RateWindow
+from tests.conftest import PASSWORD
+
+LOGIN_URL = "/accounts/login/"
+LOGOUT_URL = "/accounts/logout/"
+PROFILE_URL = "/accounts/profile/"
+CODE_URL = "/2fa/login/"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def low_limits(settings):
+    settings.LOGIN_FAILURE_RATE_PER_DEVICE = "3/h"
+    settings.LOGIN_FAILURE_RATE_PER_ACCOUNT = "6/h"
+    settings.LOGIN_FAILURE_RATE_PER_NETWORK = "8/h"
+
+
+@pytest.fixture
+def clock(freeze_clock):
+    return freeze_clock(START)
+
+
+def log_in(client, email, password=PASSWORD, ip="192.0.2.10"):
+    return client.post(LOGIN_URL, {"username": email, "password": password}, REMOTE_ADDR=ip)
+
+
+def known_browser(user) -> Client:
+    """A browser the owner has logged in from (and logged out of again)."""
+    browser = Client()
+    assert log_in(browser, user.email).status_code == 302
+    browser.post(LOGOUT_URL)
+    assert settings.DEVICE_COOKIE_NAME in browser.cookies
+    return browser
+
+
+def strangers_guess(email: str, times: int) -> None:
+    """Wrong passwords from fresh browsers at many addresses (no pair lock helps here)."""
+    for n in range(times):
+        log_in(Client(), email, "wrong", ip=f"203.0.113.{n + 1}")
+
+
+def without_csrf(response) -> str:
+    return re.sub(r"[A-Za-z0-9]{64}", "CSRF", response.content.decode())
+
+
+def test_a_strangers_guesses_do_not_lock_the_owners_browser(user, low_limits, clock):
+    owner = known_browser(user)
+    strangers_guess(user.email, 20)
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 429
+    response = log_in(owner, user.email)
+    assert response.status_code == 302
+    assert owner.get(PROFILE_URL).status_code == 200
+
+
+def test_a_strangers_guesses_do_not_lock_the_owners_confirm_its_you(user, low_limits, clock):
+    owner = known_browser(user)
+    log_in(owner, user.email)
+    strangers_guess(user.email, 20)
+    response = owner.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+    assert response.status_code == 302  # proven: back to the dialog it asked for
+    assert ">Check</button>" in owner.get("/2fa/enable/").content.decode()
+
+
+def test_unknown_browsers_are_locked_until_a_stated_time(user, low_limits, clock):
+    strangers_guess(user.email, 6)
+    response = log_in(Client(), user.email, ip="198.51.100.1")
+    assert response.status_code == 429
+    text = response.content.decode()
+    assert "paused until 10:00 UTC" in text  # the sixth failure at 09:00 plus an hour
+    assert "Browsers that have logged in to this account before are not paused." in text
+
+
+def test_the_lock_ends_when_its_time_is_up(user, low_limits, clock):
+    strangers_guess(user.email, 6)
+    clock.advance(minutes=61)
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 302
+
+
+def test_attempts_refused_by_a_lock_are_not_counted_again(user, low_limits, clock):
+    strangers_guess(user.email, 6)
+    blocked = RateWindow.objects.get(key__startswith="account:")
+    clock.advance(minutes=50)
+    for _ in range(5):  # the right password and wrong ones, all refused before checking
+        log_in(Client(), user.email, ip="198.51.100.1")
+        log_in(Client(), user.email, "wrong", ip="198.51.100.2")
+    again = RateWindow.objects.get(key__startswith="account:")
+    assert (again.count, again.blocked_until) == (blocked.count, blocked.blocked_until)
+    clock.advance(minutes=11)
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 302
+
+
+def test_a_known_browser_has_its_own_small_budget(user, low_limits, clock):
+    owner = known_browser(user)
+    for _ in range(3):
+        log_in(owner, user.email, "wrong")
+    assert log_in(owner, user.email).status_code == 429
+    # Its budget is its own: the account's other browsers are not affected.
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 302
+    assert not RateWindow.objects.filter(key__startswith="account:").exists()
+
+
+def test_a_forged_device_cookie_counts_as_an_unknown_browser(user, low_limits, clock):
+    strangers_guess(user.email, 6)
+    forger = Client()
+    tokens = {device_cookies.account_tag(user.email): "made-up-token"}
+    forger.cookies[settings.DEVICE_COOKIE_NAME] = signing.dumps(tokens, salt="another salt")
+    assert log_in(forger, user.email).status_code == 429
+    forger.cookies[settings.DEVICE_COOKIE_NAME] = "not even signed"
+    assert log_in(forger, user.email).status_code == 429
+
+
+def test_a_device_cookie_of_another_account_counts_as_an_unknown_browser(
+    user, make_user, low_limits, clock
+):
+    other = make_user("other@example.com")
+    browser = known_browser(other)
+    strangers_guess(user.email, 6)
+    assert log_in(browser, user.email).status_code == 429
+    assert log_in(browser, other.email).status_code == 302
+
+
+def test_a_completed_password_reset_lifts_the_lock(
+    client, user, low_limits, clock, mailoutbox, django_capture_on_commit_callbacks
+):
+    strangers_guess(user.email, 20)
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 429
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/accounts/password-reset/", {"email": user.email})
+    link = re.search(r"https?://[^/]+(/accounts/password-reset/\S+/)", mailoutbox[0].body)[1]
+    form_url = client.get(link)["Location"]
+    new_password = "a new and long passphrase 42"
+    response = client.post(form_url, {"new_password1": new_password, "new_password2": new_password})
+    assert response.status_code == 302
+    assert log_in(Client(), user.email, new_password, ip="198.51.100.1").status_code == 302
+
+
+def test_the_device_cookie_is_signed_http_only_and_does_not_name_the_account(user, clock):
+    browser = Client()
+    log_in(browser, user.email)
+    cookie = browser.cookies[settings.DEVICE_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) >= 180 * 24 * 3600
+    assert user.email not in cookie.value
+    assert user.email not in signing.loads(cookie.value, salt=device_cookies.SIGNING_SALT)
+
+
+def test_a_wrong_password_gets_no_device_cookie(user, clock):
+    browser = Client()
+    log_in(browser, user.email, "wrong")
+    assert settings.DEVICE_COOKIE_NAME not in browser.cookies
+
+
+def test_the_password_step_alone_gives_no_device_cookie_to_a_two_factor_user(
+    client, user_with_totp, totp_code
+):
+    user, secret = user_with_totp
+    response = log_in(client, user.email)
+    assert response["Location"] == CODE_URL
+    assert settings.DEVICE_COOKIE_NAME not in client.cookies
+    client.post(CODE_URL, {"code": totp_code(secret)})
+    assert settings.DEVICE_COOKIE_NAME in client.cookies
+
+
+def test_each_login_gives_the_browser_a_new_token(user, clock):
+    browser = known_browser(user)
+    first = device_cookies._read(_request_with(browser))
+    log_in(browser, user.email)
+    second = device_cookies._read(_request_with(browser))
+    tag = device_cookies.account_tag(user.email)
+    assert first[tag] != second[tag]
+
+
+def _request_with(browser):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.COOKIES = {name: morsel.value for name, morsel in browser.cookies.items()}
+    return request
+
+
+# --- Unknown browsers: per account from anywhere, and per network --------------------------
+def test_guessing_one_account_from_many_addresses_is_stopped(user, low_limits, clock):
+    strangers_guess(user.email, 7)
+    response = log_in(Client(), user.email, ip="198.51.100.1")
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+
+
+def test_spraying_many_accounts_from_one_network_is_stopped(make_user, low_limits, clock):
+    victim = make_user("victim@example.com")
+    for n in range(9):  # one guess each at 9 accounts (most unknown), from one IPv6 /64
+        log_in(Client(), f"someone{n}@example.com", "wrong", ip=f"2001:db8:1:2::{n + 1}")
+    response = log_in(Client(), victim.email, ip="2001:db8:1:2:ffff::9")
+    assert response.status_code == 429
+    assert log_in(Client(), victim.email, ip="2001:db8:9::1").status_code == 302
+
+
+def test_ipv4_clients_seen_as_ipv4_mapped_ipv6_keep_their_own_buckets(make_user, low_limits, clock):
+    victim = make_user("victim@example.com")
+    for n in range(9):  # a sprayer at one IPv4 address, seen through a dual-stack socket
+        log_in(Client(), f"someone{n}@example.com", "wrong", ip="::ffff:203.0.113.7")
+    assert log_in(Client(), victim.email, ip="::ffff:198.51.100.20").status_code == 302
+    assert log_in(Client(), "next@example.com", "wrong", ip="203.0.113.7").status_code == 429
+
+
+def test_wrong_passwords_at_confirm_its_you_count_like_those_at_login(user, low_limits, clock):
+    # A stolen session (no device cookie) guessing the password that 2FA changes ask for.
+    thief = Client()
+    thief.force_login(user)
+    for n in range(6):
+        thief.post("/2fa/enable/", {"sudo": "1", "password": "wrong"}, REMOTE_ADDR=f"203.0.113.{n}")
+    right = thief.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+    assert right.status_code == 200  # refused before the password is even checked
+    assert "Too many wrong passwords for this account lately." in right.content.decode()
+    assert log_in(Client(), user.email, ip="192.0.2.10").status_code == 429
+
+
+def test_a_locked_unknown_account_looks_like_a_locked_real_one(user, low_limits, clock):
+    strangers_guess(user.email, 7)
+    strangers_guess("nobody@example.com", 7)
+    real = log_in(Client(), user.email, "wrong", ip="198.51.100.2")
+    unknown = log_in(Client(), "nobody@example.com", "wrong", ip="198.51.100.3")
+    assert real.status_code == unknown.status_code == 429
+    assert without_csrf(real) == without_csrf(unknown)  # byte for byte, but for the token
+
+
+def test_successful_logins_do_not_count_towards_the_limits(client, user, low_limits, clock):
+    for _ in range(10):
+        assert log_in(client, user.email).status_code == 302
+        client.post(LOGOUT_URL)
+
+
+@pytest.mark.parametrize("variant", ["ANN@EXAMPLE.COM", " ann@example.com ", "ａｎｎ@example.com"])
+def test_every_spelling_of_an_address_shares_one_budget(user, low_limits, clock, variant):
+    for n in range(6):
+        log_in(Client(), variant, "wrong", ip=f"203.0.113.{n + 1}")
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 429
+    assert RateWindow.objects.filter(key__startswith="account:").count() == 1
+
+
+def test_old_windows_are_pruned(user, low_limits, clock):
+    from accounts import rate_windows
+
+    strangers_guess(user.email, 2)  # windows: ann's, 203.0.113.1's and .2's
+    clock.advance(hours=2)
+    strangers_guess("other@example.com", 1)  # other's, and .1's starts again
+    clock.advance(hours=23)
+    assert rate_windows.prune(older_than=timedelta(days=1)) == 2  # ann's and .2's
+    assert RateWindow.objects.count() == 2
