@@ -31,15 +31,15 @@ class LoginView(auth_views.LoginView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
-        user = form.get_user()
-        if not twofactor_services.is_two_factor_enabled(user=user):
-            # A half-finished login of someone else in this browser ends here.
+        try:
+            # Password right, second factor still to come: the user is NOT logged in.
+            twofactor_services.begin_pending_login(
+                request=self.request, user=form.get_user(), next_url=self.get_redirect_url()
+            )
+        except twofactor_services.NotEnrolled:
+            # No second factor: a half-finished login of someone else here ends now.
             twofactor_services.clear_pending_login(session=self.request.session)
             return super().form_valid(form)
-        # Password right, second factor still to come: the user is NOT logged in.
-        twofactor_services.begin_pending_login(
-            request=self.request, user=user, next_url=self.get_redirect_url()
-        )
         return redirect("twofactor:login_code")
 
 

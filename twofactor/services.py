@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from twofactor import otp, signals
@@ -84,6 +85,11 @@ class PendingLoginMissing(TwoFactorError):
 
 class PendingLoginExpired(PendingLoginMissing):
     pass
+
+
+class PendingLoginVoided(PendingLoginMissing):
+    """Since the password step the password changed, the user was signed out everywhere,
+    or the second factor was reset or replaced: the half-finished login is worthless."""
 
 
 class WrongPassword(TwoFactorError):
@@ -253,8 +259,17 @@ class Verification:
     remaining_backup_codes: int | None = None
 
 
-def verify_code(*, user: AbstractBaseUser, code: str, now: datetime | None = None) -> Verification:
+def verify_code(
+    *,
+    user: AbstractBaseUser,
+    code: str,
+    now: datetime | None = None,
+    device_id: int | None = None,
+) -> Verification:
     """Check an app code or a backup code (told apart by shape) for an active device.
+
+    With `device_id`, only that device counts (a pending login names the device
+    that was active at its password step; a replaced one is NotEnrolled).
 
     Throttled per account in the database: after MAX_FAILURES consecutive
     failures every attempt, even a correct one, is refused until the lock ends.
@@ -264,11 +279,12 @@ def verify_code(*, user: AbstractBaseUser, code: str, now: datetime | None = Non
     now = now or timezone.now()
     error: TwoFactorError | None = None
     with transaction.atomic():
-        device = (
-            TOTPDevice.objects.select_for_update()
-            .filter(user=user, confirmed_at__isnull=False)
-            .first()
+        devices = TOTPDevice.objects.select_for_update().filter(
+            user=user, confirmed_at__isnull=False
         )
+        if device_id is not None:
+            devices = devices.filter(pk=device_id)
+        device = devices.first()
         if device is None:
             raise NotEnrolled
         # Refuse before any HMAC or key derivation: a locked account costs no CPU.
@@ -377,6 +393,21 @@ class PendingLogin:
     user: AbstractBaseUser
     backend: str
     next_url: str
+    device_id: int
+
+
+def _pending_fingerprint(user: AbstractBaseUser, device_id: int) -> str:
+    """What the password step saw of the account, as a salted HMAC (never a hash itself).
+
+    The user's session auth hash covers the password hash (Django's own) and whatever
+    the user model adds to it (this project's "sign out everywhere" generation); the
+    device id covers a second factor that was reset and enrolled again.
+    """
+    return salted_hmac(
+        "twofactor.services.pending_login",
+        f"{user.get_session_auth_hash()}:{device_id}",
+        algorithm="sha256",
+    ).hexdigest()
 
 
 def safe_next_url(request: HttpRequest, url: str | None) -> str:
@@ -392,10 +423,19 @@ def begin_pending_login(
 ) -> None:
     """After a correct password: remember who is half-way in, without logging them in.
 
-    Only the user id, the backend, when it started and the validated next URL
-    are kept: no password, nothing that would let another session finish it.
+    Only the user id, the backend, when it started, the validated next URL and a
+    fingerprint of the account's password and second factor are kept: no password,
+    nothing that would let another session finish it, and nothing that outlives a
+    password change, a reset, a "sign out everywhere" or a new second factor.
     """
     now = now or timezone.now()
+    device_id = (
+        TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if device_id is None:
+        raise NotEnrolled
     session = request.session
     session.cycle_key()  # a fixed session id planted before step 1 is worthless after it
     session[PENDING_LOGIN_SESSION_KEY] = {
@@ -403,6 +443,8 @@ def begin_pending_login(
         "backend": user.backend,
         "started_at": now.timestamp(),
         "next": safe_next_url(request, next_url),
+        "device_id": device_id,
+        "fingerprint": _pending_fingerprint(user, device_id),
     }
 
 
@@ -425,7 +467,18 @@ def get_pending_login(*, request: HttpRequest, now: datetime | None = None) -> P
     if user is None:
         clear_pending_login(session=request.session)
         raise PendingLoginMissing
-    return PendingLogin(user=user, backend=data["backend"], next_url=data.get("next", ""))
+    device_id = data.get("device_id")
+    fingerprint = data.get("fingerprint")
+    if (
+        not isinstance(device_id, int)
+        or not isinstance(fingerprint, str)
+        or not constant_time_compare(fingerprint, _pending_fingerprint(user, device_id))
+    ):
+        clear_pending_login(session=request.session)
+        raise PendingLoginVoided
+    return PendingLogin(
+        user=user, backend=data["backend"], next_url=data.get("next", ""), device_id=device_id
+    )
 
 
 def clear_pending_login(*, session: SessionBase) -> None:
@@ -439,7 +492,9 @@ def complete_pending_login(
     is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
     now = now or timezone.now()
     try:
-        verification = verify_code(user=pending.user, code=code, now=now)
+        verification = verify_code(
+            user=pending.user, code=code, now=now, device_id=pending.device_id
+        )
     except NotEnrolled:
         # 2FA was switched off (a support reset) after the password step: that
         # half-finished login is void; the user starts again from the password.

@@ -183,6 +183,13 @@ def login_code(request: HttpRequest) -> HttpResponse:
     except services.PendingLoginExpired:
         messages.warning(request, "Your sign-in took longer than 10 minutes. Please start again.")
         return redirect(settings.LOGIN_URL)
+    except services.PendingLoginVoided:
+        messages.warning(
+            request,
+            "The account's password or sign-in settings changed while you were signing in. "
+            "Please start again.",
+        )
+        return redirect(settings.LOGIN_URL)
     except services.PendingLoginMissing:
         messages.info(request, "Enter your email and password first.")
         return redirect(settings.LOGIN_URL)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.db import connection, connections
@@ -133,12 +133,18 @@ def test_session_after_password_step_holds_only_the_pending_login(client, ann, c
     password_step(client, user, next_url="/accounts/profile/?x=1")
     session = dict(client.session.items())
     assert set(session) == {services.PENDING_LOGIN_SESSION_KEY}
-    assert session[services.PENDING_LOGIN_SESSION_KEY] == {
+    pending = session[services.PENDING_LOGIN_SESSION_KEY]
+    fingerprint = pending.pop("fingerprint")
+    assert pending == {
         "user_id": str(user.pk),
         "backend": "django.contrib.auth.backends.ModelBackend",
         "started_at": clock.now.timestamp(),
         "next": "/accounts/profile/?x=1",
+        "device_id": device_of(user).pk,
     }
+    # An HMAC of what the password step saw, never the hash (or the session hash) itself.
+    assert len(fingerprint) == 64
+    assert fingerprint not in (user.password, user.get_session_auth_hash())
 
 
 def test_no_password_in_session_data_or_row(client, ann):
@@ -729,3 +735,72 @@ def test_code_step_reads_the_user_once_and_skips_a_reset_with_nothing_to_reset(c
     statements = [query["sql"] for query in captured.captured_queries]
     assert sum(s.startswith("SELECT") and f"FROM {user_table}" in s for s in statements) == 1
     assert not any("failure_count" in s for s in statements if s.startswith("UPDATE"))
+
+
+# --- A half-finished login dies with the password -----------------------------------------
+def _change_password(user) -> None:
+    user.set_password("a brand new passphrase 77")
+    user.save()
+
+
+def _sign_out_everywhere(user) -> None:
+    from accounts.sign_out import end_all_sessions
+
+    end_all_sessions(user=user)
+
+
+def _reset_and_enable_again(user, clock) -> None:
+    staff = get_user_model().objects.create_user("support@example.com", "x", is_staff=True)
+    services.reset_two_factor(user=user, actor=staff, reason="lost phone")
+    session: dict = {}
+    device = services.begin_enrollment(user=user, session=session, now=clock.now)
+    services.confirm_enrollment(
+        user=user, session=session, code=pyotp.TOTP(device.secret).at(clock.now), now=clock.now
+    )
+
+
+def _reset_password_by_link(user) -> None:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    browser = Client()
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    form_url = browser.get(f"/accounts/password-reset/{uid}/{token}/")["Location"]
+    new = "a brand new passphrase 77"
+    assert browser.post(form_url, {"new_password1": new, "new_password2": new}).status_code == 302
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda user, clock: _change_password(user),
+        lambda user, clock: _reset_password_by_link(user),
+        lambda user, clock: _sign_out_everywhere(user),
+        _reset_and_enable_again,
+    ],
+    ids=["password-changed", "password-reset-link", "signed-out-everywhere", "2fa-reset-and-on"],
+)
+def test_a_pending_login_is_void_once_the_account_changes(client, ann, clock, change):
+    user, secret = ann
+    password_step(client, user)
+    change(get_user_model().objects.get(pk=user.pk), clock)
+    clock.advance(seconds=30)
+    device = TOTPDevice.objects.get(user=user)
+    response = code_step(client, code_at(device.secret, clock.now), follow=True)
+    assert response.redirect_chain[0] == (LOGIN_URL, 302)
+    assert "changed while you were signing in" in text(response)
+    assert logged_in_as(client) is None
+    assert services.PENDING_LOGIN_SESSION_KEY not in client.session
+
+
+def test_a_tampered_pending_fingerprint_is_refused(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    session = client.session
+    pending = session[services.PENDING_LOGIN_SESSION_KEY]
+    session[services.PENDING_LOGIN_SESSION_KEY] = {**pending, "fingerprint": "0" * 64}
+    session.save()
+    code_step(client, code_at(secret, clock.now))
+    assert logged_in_as(client) is None
