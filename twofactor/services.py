@@ -145,6 +145,10 @@ def begin_enrollment(
     """
     now = now or timezone.now()
     with transaction.atomic():
+        # The user's row, not the device's: while there is no device yet there is no
+        # device row to lock, and two browsers opening the dialog at once would both
+        # INSERT one (an IntegrityError, a 500). This way they take turns.
+        _lock_user_row(user)
         device = TOTPDevice.objects.select_for_update().filter(user=user).first()
         if device is not None and device.confirmed_at is not None:
             raise AlreadyEnabled
@@ -242,7 +246,13 @@ def regenerate_backup_codes(*, user: AbstractBaseUser) -> list[str]:
     codes = otp.generate_backup_codes()
     salt = otp.new_backup_code_salt()
     with transaction.atomic():
-        if not TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False).exists():
+        # The device row lock makes concurrent requests take turns: each deletes
+        # the set the one before it committed, so exactly one set of five survives
+        # (the last one shown), never ten codes from two interleaved requests.
+        device = TOTPDevice.objects.select_for_update().filter(
+            user=user, confirmed_at__isnull=False
+        )
+        if device.first() is None:
             raise NotEnrolled
         BackupCode.objects.filter(user=user).delete()
         BackupCode.objects.bulk_create(
@@ -250,6 +260,10 @@ def regenerate_backup_codes(*, user: AbstractBaseUser) -> list[str]:
         )
         signals.backup_codes_generated.send(sender=type(user), user=user, count=len(codes))
     return codes
+
+
+def _lock_user_row(user: AbstractBaseUser) -> None:
+    list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))
 
 
 # --- Verification (login step, sudo) -------------------------------------------------------
