@@ -243,3 +243,45 @@ def test_a_broken_mail_server_does_not_break_enabling_2fa(make_user, settings, c
     assert "two_factor_enabled" in failures[0].getMessage()
     assert failures[0].exc_info is not None  # the traceback is kept for the operator
     assert user.email not in failures[0].getMessage()
+
+
+# --- Password changes and resets -------------------------------------------------------------
+def test_a_password_reset_by_link_mails_a_notice(
+    browser, user, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    settings.SUPPORT_EMAIL = "help@portal.example"
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    token = default_token_generator.make_token(user)
+    form_url = browser.get(f"/accounts/password-reset/{uid}/{token}/")["Location"]
+    new_password = "a brand new long passphrase"
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(form_url, {"new_password1": new_password, "new_password2": new_password})
+    message = only_mail(mailoutbox, user)
+    assert message.subject == "The password of your Customer Portal account was reset"
+    text = whole_mail(message)
+    assert "If this was not you" in text and "Forgot your password?" in text
+    assert "help@portal.example" in text and 'href="mailto:help@portal.example"' in text
+    assert IP in message.body and "Firefox on Windows" in message.body
+    assert_no_secret(message, new_password)
+    user.refresh_from_db()
+    assert user.password not in text
+
+
+def test_a_password_change_mails_a_notice(user, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        user.set_password("another long passphrase")
+        user.save()
+    message = only_mail(mailoutbox, user)
+    assert message.subject == "The password of your Customer Portal account was changed"
+    assert "If this was not you" in message.body
+    assert "contact support" not in message.body  # no SUPPORT_EMAIL set: no empty address
+
+
+def test_a_plain_login_mails_nothing(browser, user, mailoutbox, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    assert mailoutbox == []

@@ -2,16 +2,20 @@
 
 Database down -> a plain 503 page (no traceback, nothing half-saved), and the
 portal serves again by itself once the database is back. Redis down -> cache
-calls fail quietly (django-redis IGNORE_EXCEPTIONS), so login still works and
-the throttle, which lives in the database, still locks.
+calls fail quietly (django-redis IGNORE_EXCEPTIONS), so login still works, and
+the code throttle, the password limits and the reset-mail limits, which live in
+the database, still hold (and reset e-mails still go out).
 """
 
+import shutil
+import subprocess
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import InterfaceError, OperationalError
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from portal.middleware import server_error
 from tests.conftest import PASSWORD
@@ -152,6 +156,86 @@ def test_code_throttle_still_locks_while_redis_is_down(
     response = client.post(CODE_STEP, {"code": totp_code(secret)})
     assert "Too many wrong codes" in response.content.decode()
     assert client.get(PROFILE).status_code == 302
+
+
+@pytest.fixture
+def redis_that_stops(settings, tmp_path):
+    """A Redis of this test's own as the cache; .stop() shuts it down mid-test."""
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - a fixed command line
+        [
+            shutil.which("redis-server") or "redis-server",
+            "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "IGNORE_EXCEPTIONS": True,
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+            },
+        }
+    }
+    from django.core.cache import cache
+
+    deadline = time.monotonic() + 10
+    while not cache.set("probe", 1) and cache.get("probe") != 1:
+        assert time.monotonic() < deadline, "redis-server did not start"
+        time.sleep(0.05)
+
+    class Switch:
+        def stop(self) -> None:
+            server.terminate()
+            server.wait(timeout=10)
+            assert cache.get("probe") is None  # really gone: reads fail quietly
+
+    yield Switch()
+    server.kill()
+    server.wait(timeout=10)
+
+
+def test_password_limits_hold_when_redis_stops(user, redis_that_stops, settings):
+    settings.LOGIN_FAILURE_RATE_PER_ACCOUNT = "6/h"
+    owner = Client()
+    assert owner.post(LOGIN, {"username": user.email, "password": PASSWORD}).status_code == 302
+    owner.post("/accounts/logout/")
+    for n in range(3):
+        Client().post(
+            LOGIN, {"username": user.email, "password": "x"}, REMOTE_ADDR=f"203.0.113.{n}"
+        )
+    redis_that_stops.stop()
+    for n in range(3, 6):
+        Client().post(
+            LOGIN, {"username": user.email, "password": "x"}, REMOTE_ADDR=f"203.0.113.{n}"
+        )
+    stranger = Client().post(LOGIN, {"username": user.email, "password": PASSWORD})
+    assert stranger.status_code == 429  # the per-account limit held through the outage
+    assert owner.post(LOGIN, {"username": user.email, "password": PASSWORD}).status_code == 302
+
+
+def test_network_limit_holds_while_redis_is_down(make_user, redis_down, settings):
+    settings.LOGIN_FAILURE_RATE_PER_NETWORK = "4/h"
+    victim = make_user("victim@example.com")
+    for n in range(4):
+        Client().post(LOGIN, {"username": f"x{n}@example.com", "password": "x"})
+    response = Client().post(LOGIN, {"username": victim.email, "password": PASSWORD})
+    assert response.status_code == 429
+
+
+def test_reset_emails_are_sent_and_spaced_when_redis_stops(
+    user, redis_that_stops, mailoutbox, django_capture_on_commit_callbacks
+):
+    redis_that_stops.stop()
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            Client().post("/accounts/password-reset/", {"email": user.email})
+    assert [message.to for message in mailoutbox] == [[user.email]]  # sent, and only once
 
 
 # --- A real server losing its real database ------------------------------------------------
