@@ -160,6 +160,13 @@ class SecurityEvent(models.Model):
         TWO_FACTOR_RESET = "two_factor_reset", "2FA reset by staff"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         PASSWORD_RESET = "password_reset", "Password reset by e-mail link"
+        # The admin's changes (accounts.admin): the actor is the staff member; the
+        # detail names what changed in words ("staff status, groups"), never a value
+        # of a password field.
+        ACCOUNT_CREATED = "account_created", "Account created by staff"
+        ACCOUNT_CHANGED = "account_changed", "Account changed by staff"
+        # On the staff member's own log: the deleted user's log goes with the account.
+        ACCOUNT_DELETED = "account_deleted", "Deleted a user account"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

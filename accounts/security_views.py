@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import security_log
-from accounts.staff_views import staff_required
+from accounts.staff_views import VIEW_USERS_PERMISSION, staff_required
 
 
 @login_required
@@ -21,7 +21,8 @@ def my_security_history(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/security_history.html", context)
 
 
-@staff_required  # checked before the lookup: a non-staff user cannot even learn which ids exist
+# Checked before the lookup: without the permission no one can even learn which ids exist.
+@staff_required(VIEW_USERS_PERMISSION)
 @never_cache
 @require_GET
 def user_security_history(request: HttpRequest, pk: int) -> HttpResponse:

@@ -7,7 +7,7 @@ from functools import wraps
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
@@ -26,30 +26,47 @@ from twofactor import services as twofactor_services
 from twofactor.forms import second_factor_way_in
 from twofactor.views import sudo_required
 
+# Staff rights are permissions (given through groups such as "Support"); the staff
+# flag alone opens nothing. Superusers have every permission.
+VIEW_USERS_PERMISSION = "accounts.view_user"
 RESET_PERMISSION = "accounts.reset_two_factor"
 
 
-def staff_required(view: Callable) -> Callable:
-    """Anonymous: the login page. Logged in but not staff: 403, never the data.
+def staff_required(permission: str) -> Callable[[Callable], Callable]:
+    """Anonymous: the login page. Not active staff with `permission`: 403, never the data.
 
     Staff whose session did not pass a second factor go to My profile to turn
     2FA on: these pages show everyone's data and can reset anyone's 2FA, so a
     stolen staff password alone must not open them (the admin has the same rule).
     """
+    if not isinstance(permission, str):
+        # A bare @staff_required would otherwise pass the view as the permission.
+        raise TypeError("Name the permission: @staff_required(VIEW_USERS_PERMISSION).")
 
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied
-        if not twofactor_services.is_session_verified(request=request):
-            way_in = second_factor_way_in(user=request.user, page="All users")
-            messages.warning(request, f"Staff pages need two-factor authentication. {way_in}")
-            target = resolve_url(settings.LOGIN_REDIRECT_URL)
-            return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
-        return view(request, *args, **kwargs)
+    def decorator(view: Callable) -> Callable:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            # Before anything else, and so before any lookup by id: without the
+            # permission a staff member learns nothing, not even which ids exist.
+            if not has_staff_permission(request.user, permission):
+                raise PermissionDenied
+            if not twofactor_services.is_session_verified(request=request):
+                way_in = second_factor_way_in(user=request.user, page="All users")
+                messages.warning(request, f"Staff pages need two-factor authentication. {way_in}")
+                target = resolve_url(settings.LOGIN_REDIRECT_URL)
+                return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+def has_staff_permission(user, permission: str) -> bool:
+    # is_staff as well as the permission, like the admin: a customer put in a
+    # group by mistake still opens no staff page.
+    return user.is_active and user.is_staff and user.has_perm(permission)
 
 
 def _list_status(request: HttpRequest) -> int:
@@ -58,7 +75,7 @@ def _list_status(request: HttpRequest) -> int:
     return 200 if request.htmx else 400
 
 
-@staff_required
+@staff_required(VIEW_USERS_PERMISSION)
 @never_cache
 @require_GET
 def all_users(request: HttpRequest) -> HttpResponse:
@@ -67,7 +84,7 @@ def all_users(request: HttpRequest) -> HttpResponse:
         "form": form,
         "columns": user_list.columns(request.GET.get("sort", "")),
         # Worked out once, not once per row of the table.
-        "can_reset": request.user.has_perm(RESET_PERMISSION),
+        "can_reset": has_staff_permission(request.user, RESET_PERMISSION),
         "next_query": urlencode({"next": request.get_full_path()}),
     }
     status = 200
@@ -93,7 +110,7 @@ class _Echo:
         return value
 
 
-@staff_required
+@staff_required(VIEW_USERS_PERMISSION)
 @never_cache
 @require_GET
 def export_users_csv(request: HttpRequest) -> HttpResponse:
@@ -120,8 +137,7 @@ def _list_url(request: HttpRequest) -> str:
     return reverse("accounts:all_users")
 
 
-@staff_required
-@permission_required(RESET_PERMISSION, raise_exception=True)
+@staff_required(RESET_PERMISSION)
 @sensitive_post_parameters("password", "code")  # the sudo answer posts both
 @csrf_protect
 @never_cache

@@ -78,7 +78,25 @@ def user(make_user):
 
 @pytest.fixture
 def staff_user(make_user):
-    return make_user("staff@example.com", name="Sam Staff", is_staff=True)
+    """Support staff: All users, any user's history (view_user) and Reset 2FA; the staff
+    flag alone opens nothing. 2FA is off: staff pages also need a verified session."""
+    from django.contrib.auth.models import Permission
+
+    staff = make_user("staff@example.com", name="Sam Staff", is_staff=True)
+    rights = Permission.objects.filter(
+        content_type__app_label="accounts",
+        content_type__model="user",
+        codename__in=["view_user", "reset_two_factor"],
+    )
+    assert rights.count() == 2
+    staff.user_permissions.add(*rights)
+    return get_user_model().objects.get(pk=staff.pk)  # fresh: no stale permission cache
+
+
+@pytest.fixture
+def staff_without_permissions(make_user):
+    """A staff member granted no permission at all: must be refused like a customer."""
+    return make_user("bare-staff@example.com", name="Bea Bare", is_staff=True)
 
 
 @pytest.fixture

@@ -44,13 +44,25 @@ def staff_client(client, staff_user, log_in_verified):
     return client
 
 
+def staff_permission(codename: str) -> Permission:
+    return Permission.objects.get(content_type__app_label="accounts", codename=codename)
+
+
 @pytest.fixture
 def reset_staff(make_user, enrolled):
-    """A staff member allowed to reset other users' 2FA (with 2FA on, as staff pages need)."""
+    """Support staff (view_user and reset_two_factor) with 2FA on, as staff pages need."""
     staff = make_user("support@example.com", name="Sue Support", is_staff=True)
     enrolled(staff, at=timezone.now() - timedelta(days=2))
-    staff.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    staff.user_permissions.add(staff_permission("view_user"), staff_permission("reset_two_factor"))
     return get_user_model().objects.get(pk=staff.pk)  # fresh: permissions are cached
+
+
+@pytest.fixture
+def viewer_staff(make_user):
+    """Staff who may look at All users (view_user) but not reset anyone's 2FA."""
+    staff = make_user("viewer@example.com", name="Vic Viewer", is_staff=True)
+    staff.user_permissions.add(staff_permission("view_user"))
+    return get_user_model().objects.get(pk=staff.pk)
 
 
 @pytest.fixture
@@ -93,9 +105,9 @@ def test_logged_in_non_staff_user_gets_403_and_no_data(client, mix, url):
 
 @pytest.fixture
 def password_only_staff(client, make_user):
-    """A session of a staff member (allowed to reset) that passed no second factor."""
+    """A session of a staff member (allowed to look and reset) that passed no second factor."""
     staff = make_user("nofactor@example.com", name="Nat Nofactor", is_staff=True)
-    staff.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    staff.user_permissions.add(staff_permission("view_user"), staff_permission("reset_two_factor"))
     client.force_login(staff)
     return client
 
@@ -143,7 +155,7 @@ def test_staff_sees_every_user_with_their_2fa_status(staff_client, mix):
     assert html.count(">Not activated</span>") == 3
 
 
-def test_all_users_menu_item_is_shown_to_staff_only(client, mix):
+def test_all_users_menu_item_is_shown_to_staff_who_may_view_users(client, mix):
     client.force_login(mix["bob"])
     assert b'href="/accounts/users/"' not in client.get("/accounts/profile/").content
     client.force_login(mix["staff"])
@@ -435,18 +447,22 @@ def test_reset_asks_for_the_staff_members_own_password_first(
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
 
-def test_reset_needs_the_dedicated_permission_not_just_staff(staff_client, mix):
-    get = staff_client.get(reset_url(mix["ann"]))
-    post = staff_client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
+def test_reset_needs_the_dedicated_permission_not_just_view_user(
+    client, mix, viewer_staff, log_in_verified
+):
+    log_in_verified(client, viewer_staff)
+    get = client.get(reset_url(mix["ann"]))
+    post = client.post(reset_url(mix["ann"]), {"reason": "Lost phone"})
     assert get.status_code == 403
     assert post.status_code == 403
+    assert b"ann@example.com" not in get.content + post.content
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
 
 
 def test_reset_link_is_shown_only_to_staff_with_the_permission(
-    client, mix, reset_staff, log_in_verified
+    client, mix, reset_staff, viewer_staff, log_in_verified
 ):
-    log_in_verified(client, mix["staff"])
+    log_in_verified(client, viewer_staff)
     assert b"Reset 2FA" not in client.get(LIST_URL).content
     log_in_verified(client, reset_staff)
     html = client.get(LIST_URL).content.decode()

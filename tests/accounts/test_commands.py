@@ -1,9 +1,12 @@
-"""Support's command-line tools: twofactor_status, twofactor_reset, prune_security_events."""
+"""Support's command-line tools: twofactor_status, twofactor_reset, prune_security_events;
+and seed_demo's Support group."""
 
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
@@ -112,6 +115,18 @@ def test_reset_refuses_an_actor_who_is_not_staff(user_with_totp, make_user):
     assert services.is_two_factor_enabled(user=user)
 
 
+def test_reset_refuses_a_staff_actor_without_the_reset_permission(
+    user_with_totp, staff_without_permissions
+):
+    user, _ = user_with_totp
+    with pytest.raises(CommandError, match="right to reset 2FA"):
+        run(
+            "twofactor_reset", user.email, "--reason", "Lost phone",
+            "--actor", staff_without_permissions.email,
+        )  # fmt: skip
+    assert services.is_two_factor_enabled(user=user)
+
+
 def test_staff_cannot_reset_their_own_2fa_from_the_command_line(staff_user, enrolled):
     enrolled(staff_user)
     with pytest.raises(CommandError, match="cannot reset their own"):
@@ -174,3 +189,33 @@ def test_prune_refuses_a_retention_of_zero_days(user):
     with pytest.raises(CommandError, match="at least one day"):
         run("prune_security_events", "--days", "0")
     assert SecurityEvent.objects.count() == 1
+
+
+# --- seed_demo: the Support group ---------------------------------------------------------------
+def test_seed_demo_gives_the_demo_staff_a_support_group_once(db):
+    first = run("seed_demo")
+    run("seed_demo")
+    support = Group.objects.get(name="Support")  # one group, however often it runs
+    codenames = set(support.permissions.values_list("codename", flat=True))
+    assert codenames == {"view_user", "reset_two_factor"}
+    assert list(support.user_set.values_list("email", flat=True)) == ["admin@example.com"]
+    assert "Group Support (All users and histories, Reset 2FA): admin@example.com." in first
+
+
+def test_seed_demo_puts_a_demo_staff_member_from_an_older_seed_in_the_group(make_user):
+    make_user("admin@example.com", is_staff=True, is_superuser=True)
+    run("seed_demo")
+    assert Group.objects.get(name="Support").user_set.filter(email="admin@example.com").exists()
+
+
+def test_the_support_group_opens_all_users_and_reset_2fa(client, make_user, log_in_verified):
+    run("seed_demo")
+    # Not a superuser: the group alone must carry the rights the staff pages ask for.
+    helper = make_user("helper@example.com", is_staff=True)
+    helper.groups.add(Group.objects.get(name="Support"))
+    alice = get_user_model().objects.get(email="alice@example.com")
+    log_in_verified(client, helper)
+    assert client.get("/accounts/users/").status_code == 200
+    assert client.get(f"/accounts/users/{alice.pk}/security/").status_code == 200
+    reset = client.get(f"/accounts/users/{alice.pk}/reset-2fa/")
+    assert "Confirm it's you first." in reset.content.decode()

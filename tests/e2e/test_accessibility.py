@@ -160,9 +160,7 @@ def test_profile_and_every_two_factor_dialog_have_no_serious_accessibility_probl
 def test_staff_pages_have_no_serious_accessibility_problems(
     audited_page, staff_user, user_with_totp, enrolled, app_code, scripts
 ):
-    from django.contrib.auth.models import Permission
-
-    staff_user.user_permissions.add(Permission.objects.get(codename="reset_two_factor"))
+    # staff_user may view users and reset 2FA (tests/conftest.py).
     staff_secret = enrolled(staff_user, at=timezone.now() - timedelta(minutes=2))
     user, _secret = user_with_totp
     page = audited_page

@@ -5,7 +5,9 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, CommandParser
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -16,6 +18,10 @@ DEMO_USERS = [
     ("bob@example.com", "Bob Customer", "demo-bob-pass", False),
     ("carol@example.com", "Carol Customer", "demo-carol-pass", False),
 ]
+# Staff rights are permissions: the demo staff get theirs from this group, as real
+# support staff would (All users, its CSV and histories; Reset 2FA).
+SUPPORT_GROUP = "Support"
+SUPPORT_PERMISSIONS = ["view_user", "reset_two_factor"]
 BULK_PASSWORD = "demo-bulk-pass"  # noqa: S105 - printed for the demo on purpose
 BATCH_SIZE = 10_000
 _INSERT_USER_SQL = (
@@ -52,21 +58,40 @@ class Command(BaseCommand):
 
     def handle(self, *args, users: int, with_2fa: float, **options) -> None:
         User = get_user_model()
+        support = self._support_group()
         for email, name, password, is_staff in DEMO_USERS:
-            created = not User.objects.filter(email=email).exists()
+            user = User.objects.filter(email=email).first()
+            created = user is None
             if created:
                 # One save with the password: the security log shows no "password changed".
-                User.objects.create_user(
+                user = User.objects.create_user(
                     email, password, name=name, is_staff=is_staff, is_superuser=is_staff
                 )
+            if is_staff:
+                user.groups.add(support)  # also for a demo staff member from an older seed
             self.stdout.write(f"{'created' if created else 'exists '}  {email:<22} {password}")
         staff_email = next(email for email, _, _, is_staff in DEMO_USERS if is_staff)
+        self.stdout.write(
+            f"Group {SUPPORT_GROUP} (All users and histories, Reset 2FA): {staff_email}."
+        )
         self.stdout.write(
             "Staff pages (All users) and the admin need the staff member's own 2FA: "
             f"log in as {staff_email} and turn it on under Profile first."
         )
         if users > 0:
             self._bulk_create(users, with_2fa=with_2fa)
+
+    def _support_group(self) -> Group:
+        """The Support group with its two permissions; created once, completed if need be."""
+        content_type = ContentType.objects.get_for_model(get_user_model())
+        permissions = list(
+            Permission.objects.filter(content_type=content_type, codename__in=SUPPORT_PERMISSIONS)
+        )
+        if len(permissions) != len(SUPPORT_PERMISSIONS):
+            raise CommandError("The accounts permissions are missing: run manage.py migrate first.")
+        group, _ = Group.objects.get_or_create(name=SUPPORT_GROUP)
+        group.permissions.add(*permissions)  # adding a permission it has already is a no-op
+        return group
 
     def _bulk_create(self, count: int, *, with_2fa: float) -> None:
         from twofactor.bulk import activate_devices_for  # accounts -> twofactor is allowed

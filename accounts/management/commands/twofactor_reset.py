@@ -36,8 +36,11 @@ class Command(BaseCommand):
             staff = users.filter(
                 email=normalize_email_address(actor), is_staff=True, is_active=True
             ).first()
-            if staff is None:
-                raise CommandError(f"--actor {actor} is not an active staff user.")
+            # The same right as Reset 2FA on All users: the record must name someone allowed.
+            if staff is None or not staff.has_perm("accounts.reset_two_factor"):
+                raise CommandError(
+                    f"--actor {actor} is not an active staff user with the right to reset 2FA."
+                )
         if not reason.strip():
             raise CommandError("--reason must say why (it is recorded and the user is told).")
         if not twofactor_services.is_two_factor_enabled(user=user):
