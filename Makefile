@@ -3,8 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Task workers `make serve` starts beside gunicorn (each sends e-mails from the queue).
+TASK_WORKERS ?= 1
 
-.PHONY: run test install lint serve screenshots clean
+.PHONY: run test install lint serve worker screenshots clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,7 +20,10 @@ run: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	@echo "Log in at http://127.0.0.1:8000 with one of the demo users above."
-	DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@echo "E-mails (reset links, security notices) are printed here by the task worker."
+	DEBUG=1 $(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,7 +37,15 @@ serve: $(STAMP)
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 	$(BIN)/python manage.py collectstatic --no-input -v0
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/gunicorn portal.wsgi:application --config portal/gunicorn.conf.py
+	@echo "make serve: gunicorn and $(TASK_WORKERS) task worker(s); more on other machines: make worker"
+	workers=""; for n in $$(seq $(TASK_WORKERS)); do \
+	  $(BIN)/python manage.py db_worker --no-reload & workers="$$workers $$!"; done; \
+	  trap 'kill $$workers 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gunicorn portal.wsgi:application --config portal/gunicorn.conf.py
+
+# One task worker (sends the e-mails), for a machine beside the app servers: same environment.
+worker: $(STAMP)
+	$(BIN)/python manage.py db_worker --no-reload
 
 # The README's tour pictures: saved by the browser journeys, copied under stable names.
 TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
