@@ -46,14 +46,20 @@ def test_short_forwarded_for_falls_back_to_the_peer_address(rf, settings):
     assert client_ip(request_from(rf, "10.0.0.3", "203.0.113.9")) == "10.0.0.3"
 
 
-def test_rotating_forged_forwarded_for_does_not_dodge_the_password_lock(client, user, settings):
-    settings.TRUSTED_PROXY_COUNT = 0
-    for attempt in range(settings.AXES_FAILURE_LIMIT):
+def spray(client, count: int, forwarded_for) -> None:
+    """Wrong passwords at `count` different accounts (the per-network limit is what stops it)."""
+    for attempt in range(count):
         client.post(
             LOGIN,
-            {"username": user.email, "password": "wrong"},
-            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt + 1}",
+            {"username": f"someone{attempt}@example.com", "password": "wrong"},
+            HTTP_X_FORWARDED_FOR=forwarded_for(attempt),
         )
+
+
+def test_rotating_forged_forwarded_for_does_not_dodge_the_password_lock(client, user, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    settings.LOGIN_FAILURE_RATE_PER_NETWORK = "4/h"
+    spray(client, 4, lambda attempt: f"198.51.100.{attempt + 1}")
     response = client.post(
         LOGIN,
         {"username": user.email, "password": PASSWORD},
@@ -67,12 +73,8 @@ def test_behind_a_trusted_proxy_the_lock_follows_the_real_client(client, user, s
     # With one trusted proxy the forged left-hand entries change nothing: the
     # proxy-appended address (the same each time) is what gets locked.
     settings.TRUSTED_PROXY_COUNT = 1
-    for attempt in range(settings.AXES_FAILURE_LIMIT):
-        client.post(
-            LOGIN,
-            {"username": user.email, "password": "wrong"},
-            HTTP_X_FORWARDED_FOR=f"198.51.100.{attempt + 1}, 203.0.113.9",
-        )
+    settings.LOGIN_FAILURE_RATE_PER_NETWORK = "4/h"
+    spray(client, 4, lambda attempt: f"198.51.100.{attempt + 1}, 203.0.113.9")
     locked = client.post(
         LOGIN,
         {"username": user.email, "password": PASSWORD},
