@@ -219,3 +219,17 @@ def test_the_support_group_opens_all_users_and_reset_2fa(client, make_user, log_
     assert client.get(f"/accounts/users/{alice.pk}/security/").status_code == 200
     reset = client.get(f"/accounts/users/{alice.pk}/reset-2fa/")
     assert "Confirm it's you first." in reset.content.decode()
+
+
+def test_prune_also_deletes_rate_limit_windows_that_ended_long_ago(db):
+    from accounts import rate_windows
+    from accounts.models import RateWindow
+
+    hourly = rate_windows.Rate.parse("5/h")
+    rate_windows.count_failure(
+        rate_windows.Window("network:203.0.113.1", hourly), now=timezone.now() - timedelta(days=3)
+    )
+    rate_windows.count_failure(rate_windows.Window("network:203.0.113.2", hourly))
+    out = run("prune_security_events")
+    assert "Deleted 1 expired rate-limit window(s)." in out
+    assert list(RateWindow.objects.values_list("key", flat=True)) == ["network:203.0.113.2"]

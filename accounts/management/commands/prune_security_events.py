@@ -1,13 +1,18 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts import security_log
+from datetime import timedelta
+
+from accounts import rate_windows, security_log
+
+# Rate-limit windows last an hour or a day; a day after they ended they count nothing.
+RATE_WINDOW_RETENTION = timedelta(days=2)
 
 
 class Command(BaseCommand):
     help = (
-        "Delete security events older than SECURITY_EVENT_RETENTION_DAYS (default 365). "
-        "Run it daily, e.g. from cron."
+        "Delete security events older than SECURITY_EVENT_RETENTION_DAYS (default 365) "
+        "and rate-limit windows that ended long ago. Run it daily, e.g. from cron."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -25,3 +30,5 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Deleted {deleted} security event(s) older than {days} days.")
+        windows = rate_windows.prune(older_than=RATE_WINDOW_RETENTION)
+        self.stdout.write(f"Deleted {windows} expired rate-limit window(s).")
