@@ -1,7 +1,7 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-
-from datetime import timedelta
 
 from accounts import rate_windows, security_log
 
