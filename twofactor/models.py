@@ -21,6 +21,9 @@ class TOTPDevice(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     # Highest time step ever accepted (enrollment included); -1: none yet.
     last_used_step = models.BigIntegerField(default=-1)
+    # Future steps whose codes a "your clock is off" message revealed as valid later:
+    # each is refused when its time comes, without blocking the steps before it.
+    burnt_steps = models.JSONField(default=list, blank=True)
     failure_count = models.PositiveIntegerField(default=0)
     lock_count = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)

@@ -192,18 +192,21 @@ def confirm_enrollment(
             raise NotEnrolled
         if normalized is None:
             raise InvalidCode
-        secret = device.secret
-        step = otp.match_totp(secret, normalized, now=now.timestamp())
-        if step is None:
-            drift = otp.find_drift(secret, normalized, now=now.timestamp())
-            raise ClockDrift(drift) if drift is not None else InvalidCode
-        activated = TOTPDevice.objects.filter(pk=device.pk, confirmed_at__isnull=True).update(
-            confirmed_at=now, last_used_step=step, failure_count=0, locked_until=None
-        )
-        if not activated:
-            raise NotEnrolled
-        device.refresh_from_db()
-        signals.two_factor_enabled.send(sender=type(user), user=user)
+        step, error = _match_step(device, normalized, now=now)
+        if error is None:
+            activated = TOTPDevice.objects.filter(pk=device.pk, confirmed_at__isnull=True).update(
+                confirmed_at=now,
+                last_used_step=step,
+                burnt_steps=[s for s in device.burnt_steps if s > step],
+                failure_count=0,
+                locked_until=None,
+            )
+            if not activated:
+                raise NotEnrolled
+            device.refresh_from_db()
+            signals.two_factor_enabled.send(sender=type(user), user=user)
+    if error is not None:
+        raise error  # after the block: a burnt step is saved, not rolled back
     session.pop(ENROLLMENT_SESSION_KEY, None)
     return device
 
@@ -328,6 +331,39 @@ def verify_code(
     raise error
 
 
+def _match_step(
+    device: TOTPDevice, code: str, *, now: datetime
+) -> tuple[int | None, TwoFactorError | None]:
+    """The time step a (normalised) app code is for, or why it is refused.
+
+    A code from a clock that is off is refused with ClockDrift. If it is from a
+    step still to come, the message has just told whoever typed it that it will
+    be valid in `drift` steps (a guesser would wait and resend it), so that one
+    step is burnt; the steps before it stay usable, so the owner who corrects
+    their clock logs in at once with the code their phone shows now.
+    """
+    step = otp.match_totp(device.secret, code, now=now.timestamp())
+    if step is None:
+        drift = otp.find_drift(device.secret, code, now=now.timestamp())
+        if drift is None:
+            return None, InvalidCode()
+        if drift > 0:
+            _burn_step(device, otp.time_step(now.timestamp()) + drift, now=now)
+        return None, ClockDrift(drift)
+    if step <= device.last_used_step or step in device.burnt_steps:
+        return None, CodeReplayed()
+    return step, None
+
+
+def _burn_step(device: TOTPDevice, step: int, *, now: datetime) -> None:
+    # Under the device row lock (callers hold it). Only steps that can still come
+    # are kept, so the list stays as short as the drift window.
+    current = otp.time_step(now.timestamp())
+    kept = {s for s in device.burnt_steps if s >= current - otp.ACCEPT_WINDOW}
+    device.burnt_steps = sorted(kept | {step})
+    TOTPDevice.objects.filter(pk=device.pk).update(burnt_steps=device.burnt_steps)
+
+
 def use_backup_code(*, user: AbstractBaseUser, code: str, now: datetime | None = None) -> int:
     """Spend one backup code (throttled like any code); returns how many remain."""
     if otp.normalize_backup_code(code) is None:
@@ -338,25 +374,13 @@ def use_backup_code(*, user: AbstractBaseUser, code: str, now: datetime | None =
 def _check_totp(
     device: TOTPDevice, code: str, *, now: datetime
 ) -> tuple[Verification | None, TwoFactorError | None]:
-    secret = device.secret
-    step = otp.match_totp(secret, code, now=now.timestamp())
-    if step is None:
-        drift = otp.find_drift(secret, code, now=now.timestamp())
-        if drift is None:
-            return None, InvalidCode()
-        if drift > 0:
-            # The clock message tells whoever typed this code that it will be
-            # valid in `drift` steps: a guesser would simply wait and resend it.
-            # Burn up to that step, so a code revealed as "ahead" never works.
-            revealed = otp.time_step(now.timestamp()) + drift
-            TOTPDevice.objects.filter(pk=device.pk, last_used_step__lt=revealed).update(
-                last_used_step=revealed
-            )
-        return None, ClockDrift(drift)
+    step, error = _match_step(device, code, now=now)
+    if error is not None:
+        return None, error
     # Conditional UPDATE: only a step newer than every accepted one wins, even
     # on a database where select_for_update is a no-op.
     advanced = TOTPDevice.objects.filter(pk=device.pk, last_used_step__lt=step).update(
-        last_used_step=step
+        last_used_step=step, burnt_steps=[s for s in device.burnt_steps if s > step]
     )
     if not advanced:
         return None, CodeReplayed()
@@ -388,6 +412,12 @@ def _record_failure(
     signals.code_verification_failed.send(
         sender=type(user), user=user, method=method, reason=reason
     )
+    if isinstance(error, ClockDrift):
+        # The right code from a wrong clock is the owner's phone, not a guess (a
+        # random guess lands in the drift window one time in 50,000): it does not
+        # count towards the lock, so following the clock advice never locks anyone
+        # out nor sends "someone may know your password".
+        return error
     if failures < MAX_FAILURES:
         TOTPDevice.objects.filter(pk=device.pk).update(failure_count=F("failure_count") + 1)
         return error

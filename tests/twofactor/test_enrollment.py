@@ -336,6 +336,31 @@ def test_clock_drift_message_names_the_offset_and_the_server_time(clock, in_sudo
     assert not _is_active(user)
 
 
+def test_after_the_clock_message_check_accepts_the_corrected_code(clock, in_sudo, user):
+    secret = _secret(in_sudo.get(ENABLE_URL))
+    in_sudo.post(ENABLE_URL, {"code": _code_at(secret, clock.now, 3)})  # phone 90 s fast
+    response = in_sudo.post(ENABLE_URL, {"code": _code_at(secret, clock.now)})  # fixed
+    assert response.status_code == 302
+    assert _is_active(user)
+
+
+def test_a_code_revealed_as_ahead_at_check_is_burnt_for_later(clock, user):
+    session: dict = {}
+    secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret
+    ahead = _code_at(secret, clock.now, 3)
+    with pytest.raises(services.ClockDrift):
+        services.confirm_enrollment(user=user, session=session, code=ahead, now=clock.now)
+    services.confirm_enrollment(
+        user=user, session=session, code=_code_at(secret, clock.now), now=clock.now
+    )
+    later = clock.now + timedelta(seconds=90)  # the revealed code's own time
+    with pytest.raises(services.CodeReplayed):
+        services.verify_code(user=user, code=ahead, now=later)
+    services.verify_code(
+        user=user, code=_code_at(secret, clock.now, 1), now=clock.now + timedelta(seconds=30)
+    )
+
+
 def test_enrollment_code_cannot_be_used_again(clock, user):
     session: dict = {}
     secret = services.begin_enrollment(user=user, session=session, now=clock.now).secret

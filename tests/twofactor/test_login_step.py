@@ -520,6 +520,47 @@ def test_code_three_steps_ahead_is_refused_with_clock_help(client, ann, clock):
     assert "A backup code works whatever the time." in page
 
 
+def test_after_the_clock_message_the_code_from_the_corrected_clock_logs_in(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    assert "90 seconds off" in text(code_step(client, code_at(secret, clock.now, steps=3)))
+    response = code_step(client, code_at(secret, clock.now))  # clock fixed: today's code
+    assert response.status_code == 302
+    assert logged_in_as(client) == str(user.pk)
+
+
+def test_a_burnt_step_leaves_the_steps_before_it_usable(ann, clock):
+    # Unit rule: the code revealed for step c+3 is refused when c+3 comes; c+1 and
+    # c+2 still work in their turn.
+    user, secret = ann
+    with pytest.raises(services.ClockDrift):
+        services.verify_code(user=user, code=code_at(secret, clock.now, steps=3), now=clock.now)
+    for seconds in (30, 60):
+        later = clock.now + timedelta(seconds=seconds)
+        services.verify_code(user=user, code=code_at(secret, later), now=later)
+    at_burnt_step = clock.now + timedelta(seconds=90)
+    with pytest.raises(services.CodeReplayed):
+        services.verify_code(user=user, code=code_at(secret, at_burnt_step), now=at_burnt_step)
+    later = clock.now + timedelta(seconds=120)
+    services.verify_code(user=user, code=code_at(secret, later), now=later)
+    assert device_of(user).burnt_steps == []  # spent steps are forgotten
+
+
+def test_drifted_codes_never_lock_the_account_nor_send_the_lock_mail(
+    client, ann, clock, mailoutbox, django_capture_on_commit_callbacks
+):
+    user, secret = ann
+    password_step(client, user)
+    with django_capture_on_commit_callbacks(execute=True):
+        for steps in (3, 4, 5, 6, 7, 8, -3, -4):
+            assert "seconds off" in text(code_step(client, code_at(secret, clock.now, steps=steps)))
+    device = device_of(user)
+    assert (device.failure_count, device.locked_until) == (0, None)
+    assert mailoutbox == []
+    code_step(client, code_at(secret, clock.now))
+    assert logged_in_as(client) == str(user.pk)
+
+
 # --- next= through both steps ----------------------------------------------------------
 @pytest.mark.parametrize("target", OPEN_REDIRECTS)
 def test_next_to_another_site_lands_on_profile_after_code_step(client, ann, clock, target):
