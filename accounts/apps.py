@@ -16,3 +16,4 @@ class AccountsConfig(AppConfig):
         from accounts import login_throttle, sign_out, user_list  # noqa: F401
 
         user_list.connect_count_invalidation()
+        from accounts import checks  # noqa: F401  (registers the e-mail deploy checks)

@@ -9,7 +9,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
-from accounts.user_agents import describe_user_agent
+from accounts.user_agents import describe_origin
 
 
 def normalize_email_address(email: str) -> str:
@@ -204,7 +204,7 @@ class SecurityEvent(models.Model):
 
     @property
     def browser(self) -> str:
-        return describe_user_agent(self.user_agent)
+        return describe_origin(self.user_agent, self.ip)
 
     @property
     def description(self) -> str:

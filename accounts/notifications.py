@@ -18,7 +18,7 @@ from django.db import transaction
 
 from accounts.models import SecurityEvent
 from accounts.tasks import send_security_notice
-from accounts.user_agents import describe_user_agent
+from accounts.user_agents import describe_origin
 
 Kind = SecurityEvent.Kind
 
@@ -51,7 +51,7 @@ def notify(*, user: AbstractBaseUser, event: SecurityEvent, extra: dict | None =
         "support_email": settings.SUPPORT_EMAIL,
         "occurred_at": event.created_at.isoformat(),
         "ip": event.ip,
-        "browser": describe_user_agent(event.user_agent) if event.user_agent else "",
+        "browser": describe_origin(event.user_agent, event.ip) if event.user_agent else "",
         "detail": event.detail,
         "kind": str(event.kind),
         **{

@@ -14,6 +14,7 @@ Built for a million users:
 
 import hashlib
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -229,13 +230,41 @@ EXPORT_HEADER = [
     "last_login",
     "date_joined",
 ]
-# A cell starting with one of these is a formula in Excel or LibreOffice: a
-# user could name themselves "=HYPERLINK(...)" and have staff's spreadsheet run it.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# OWASP "CSV injection": a cell whose first character is one of these is a
+# formula (or a DDE call: "|", "%" in older Excel) to Excel, LibreOffice or
+# Google Sheets. A user could name themselves '=HYPERLINK("https://evil...")'
+# and have staff's spreadsheet run it. U+2212 (the minus sign) survives NFKC
+# but some spreadsheets read it as "-".
+FORMULA_TRIGGERS = frozenset("=+-@|%\u2212")
+# OWASP lists tab and carriage return as triggers of their own; line feed too, for
+# the same reason (an importer may drop it and find the formula behind it).
+LEADING_TRIGGERS = ("\t", "\r", "\n")
+# Skipped before looking for a trigger, because spreadsheets skip them too (or
+# show nothing for them): " \t\n=1+1", "\u200b=1+1" and "\x00=1+1" are formulas.
+_INVISIBLE_CATEGORIES = ("C", "Z", "M")  # control/format, separators, combining marks
+
+
+def _is_invisible(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char).startswith(_INVISIBLE_CATEGORIES)
 
 
 def spreadsheet_safe(text: str) -> str:
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+    """The cell as text no spreadsheet evaluates: a leading apostrophe when needed.
+
+    The check runs on the NFKC form, so full-width and other look-alike forms
+    ("＝", "＋", "﹫") count as the characters they stand for; the cell itself
+    is written unchanged after the apostrophe.
+    """
+    if text[:1].isascii() and text[:1].isalnum():
+        # Most cells (names, addresses, dates, counts): no normalisation can
+        # turn a leading ASCII letter or digit into a trigger. Keeps a
+        # million-row export from paying for NFKC seven million times.
+        return text
+    normal = unicodedata.normalize("NFKC", text)
+    first_visible = next((char for char in normal if not _is_invisible(char)), "")
+    if normal.startswith(LEADING_TRIGGERS) or first_visible in FORMULA_TRIGGERS:
+        return f"'{text}"
+    return text
 
 
 def _iso(moment: datetime | None) -> str:
@@ -261,12 +290,15 @@ def export_rows(query: UserListQuery) -> Iterator[list[str]]:
     for name, email, active, enabled_at, unused, last_login, joined in users.iterator(
         chunk_size=EXPORT_CHUNK_SIZE
     ):
-        yield [
-            spreadsheet_safe(name),
-            spreadsheet_safe(email),
+        row = [
+            name,
+            email,
             "Activated" if active else "Not activated",
             _iso(enabled_at),
             str(unused),
             _iso(last_login),
             _iso(joined),
         ]
+        # Every cell, not only the ones users type today: a column added later
+        # is covered without anyone having to remember this.
+        yield [spreadsheet_safe(cell) for cell in row]

@@ -65,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files get the policy too; a 503 from the outage middleware keeps it.
     "csp.middleware.CSPMiddleware",
+    # A Content-Length that is not a number: 400 before anything reads the body.
+    "portal.middleware.ContentLengthMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before sessions and auth: a database outage anywhere below becomes a plain 503.
     "portal.middleware.DatabaseOutageMiddleware",
@@ -257,7 +259,9 @@ STORAGES = {
 
 # --- E-mail ------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+# No default host: empty means "never configured", which accounts/checks.py
+# tells apart from a real server so `check --deploy` can refuse it.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")

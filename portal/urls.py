@@ -11,4 +11,5 @@ urlpatterns = [
     path("2fa/", include("twofactor.urls")),
     path("admin/", admin.site.urls),
 ]
+handler400 = "portal.middleware.bad_request"
 handler500 = "portal.middleware.server_error"

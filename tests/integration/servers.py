@@ -62,6 +62,17 @@ def collected_static() -> str:
     return _static_root
 
 
+# A production e-mail configuration (check --deploy refuses the console backend and a
+# missing EMAIL_HOST) aimed at a local port where no mail server listens. These servers
+# run no task worker, so nothing is ever sent; if a mail were, it would fail, not leave.
+SMTP_ENV = {
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "EMAIL_HOST": "127.0.0.1",
+    "EMAIL_PORT": "2525",
+    "DEFAULT_FROM_EMAIL": "Customer Portal <no-reply@portal.example.com>",
+}
+
+
 def production_env(**overrides: str) -> dict[str, str]:
     """The environment of `make serve`, minus TLS: plain http on loopback."""
     env = {
@@ -81,6 +92,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         ALLOWED_HOSTS="127.0.0.1",
         TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         SECURE_COOKIES="0",
+        **SMTP_ENV,
         GUNICORN_ACCESS_LOG="",
         GUNICORN_LOG_LEVEL="warning",
         PYTHONUNBUFFERED="1",

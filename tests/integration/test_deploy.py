@@ -1,5 +1,6 @@
-"""Production settings: `check --deploy` is clean, the server refuses to start
-without SECRET_KEY, HTTPS and cookies are locked down, and every page sends the CSP.
+"""Production settings: `check --deploy` is clean (and refuses e-mail that goes
+nowhere), the server refuses to start without SECRET_KEY, HTTPS and cookies are
+locked down, and every page sends the CSP.
 
 Settings are read once at import, so the production values are checked in a
 subprocess with a production environment (DEBUG off, no test overrides).
@@ -15,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from tests.conftest import PASSWORD
-from tests.integration.servers import ROOT, collected_static, free_port
+from tests.integration.servers import ROOT, SMTP_ENV, collected_static, free_port
 
 PRODUCTION_ONLY = {
     "DEBUG",
@@ -34,6 +35,7 @@ def production(**overrides: str) -> dict[str, str]:
         ALLOWED_HOSTS="portal.example.com",
         TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         STATIC_ROOT=collected_static(),  # the manifest storage needs collected files
+        **SMTP_ENV,
     )
     env.update(overrides)
     return env
@@ -68,6 +70,65 @@ def test_check_deploy_with_production_settings_reports_nothing():
     result = run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], production()
     )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+NON_DELIVERING = ["console", "locmem", "dummy", "filebased"]
+
+
+def check_deploy(env: dict[str, str]):
+    return run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+
+
+def without(env: dict[str, str], *names: str) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key not in names}
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        *(f"django.core.mail.backends.{name}.EmailBackend" for name in NON_DELIVERING),
+        "no.such.EmailBackend",
+    ],
+)
+def test_check_deploy_refuses_an_email_backend_that_delivers_nothing(backend):
+    result = check_deploy(production(EMAIL_BACKEND=backend))
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stderr
+    assert "EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend" in result.stderr
+
+
+def test_check_deploy_refuses_no_email_configuration_at_all():
+    # The embedded default: console e-mail. `make serve` must stop here.
+    env = without(production(), "EMAIL_BACKEND", "EMAIL_HOST", "EMAIL_PORT", "DEFAULT_FROM_EMAIL")
+    result = check_deploy(env)
+    assert result.returncode != 0
+    assert "accounts.W001" in result.stderr and "accounts.W003" in result.stderr
+
+
+def test_check_deploy_refuses_smtp_without_a_host():
+    result = check_deploy(without(production(), "EMAIL_HOST"))
+    assert result.returncode != 0
+    assert "accounts.W002" in result.stderr
+    assert "EMAIL_HOST" in result.stderr
+
+
+def test_check_deploy_refuses_a_sender_without_a_real_domain():
+    result = check_deploy(without(production(), "DEFAULT_FROM_EMAIL"))  # no-reply@localhost
+    assert result.returncode != 0
+    assert "accounts.W003" in result.stderr and "DEFAULT_FROM_EMAIL" in result.stderr
+
+
+def test_check_deploy_accepts_a_configured_smtp_server():
+    env = production(
+        EMAIL_HOST="smtp.example.com",
+        EMAIL_PORT="587",
+        EMAIL_USE_TLS="1",
+        EMAIL_HOST_USER="portal",
+        EMAIL_HOST_PASSWORD="not-a-real-password",  # noqa: S106
+    )
+    result = check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 

@@ -11,9 +11,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.middleware import ActionOrigin, action_origin
 from accounts.models import normalize_email_address
+from accounts.user_agents import COMMAND_LINE_AGENT
 from twofactor import services as twofactor_services
 
-COMMAND_LINE_ORIGIN = ActionOrigin(user_agent="command line (manage.py twofactor_reset)")
+COMMAND_LINE_ORIGIN = ActionOrigin(user_agent=COMMAND_LINE_AGENT)
 
 
 class Command(BaseCommand):
