@@ -129,9 +129,11 @@ def on_two_factor_disabled(sender, *, user, actor=None, reason="", **kwargs) -> 
 
 
 @receiver(twofactor_signals.backup_codes_generated, dispatch_uid="security_log_codes_generated")
-def on_backup_codes_generated(sender, *, user, **kwargs) -> None:
+def on_backup_codes_generated(sender, *, user, at_enrollment: bool = False, **kwargs) -> None:
     event = record_event(user=user, kind=Kind.BACKUP_CODES_GENERATED)
-    notifications.notify(user=user, event=event)
+    # The first set comes with turning 2FA on, whose e-mail already says so: one mail.
+    if not at_enrollment:
+        notifications.notify(user=user, event=event)
 
 
 @receiver(twofactor_signals.backup_code_used, dispatch_uid="security_log_code_used")

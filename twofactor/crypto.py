@@ -41,8 +41,9 @@ def encrypt_secret(secret: str) -> str:
     return _current().encrypt(secret.encode()).decode("ascii")
 
 
-def decrypt_secret(token: str) -> str:
-    return _current().decrypt(token.encode("ascii")).decode()
+def decrypt_secret(token: str, *, ttl: int | None = None) -> str:
+    """The plain text; InvalidToken if it was tampered with (or is older than `ttl` seconds)."""
+    return _current().decrypt(token.encode("ascii"), ttl=ttl).decode()
 
 
 def rotate_secret(token: str) -> str:

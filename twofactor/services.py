@@ -5,6 +5,7 @@ reads a request except the pending-login and sudo helpers, which need the
 session (and Django's login()); enrollment takes the session it belongs to.
 """
 
+import json
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from twofactor import otp, signals
+from twofactor import crypto, otp, signals
 from twofactor.models import BackupCode, TOTPDevice
 
 PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
@@ -30,6 +31,9 @@ SUDO_SESSION_KEY = "twofactor_sudo"
 ENROLLMENT_SESSION_KEY = "twofactor_enrollment"
 # Set when this session proved the second factor (code step or enrollment).
 VERIFIED_SESSION_KEY = "twofactor_verified"
+# New backup codes between the POST that made them and the one GET that shows them.
+NEW_BACKUP_CODES_SESSION_KEY = "twofactor_new_backup_codes"
+NEW_BACKUP_CODES_TTL = timedelta(minutes=10)
 
 PENDING_ENROLLMENT_TTL = timedelta(minutes=10)
 PENDING_LOGIN_TTL = timedelta(minutes=10)
@@ -241,10 +245,11 @@ def reset_two_factor(
 
 
 # --- Backup codes --------------------------------------------------------------------------
-def regenerate_backup_codes(*, user: AbstractBaseUser) -> list[str]:
+def regenerate_backup_codes(*, user: AbstractBaseUser, at_enrollment: bool = False) -> list[str]:
     """A new set of five codes; the old set is gone in the same transaction.
 
     The plain codes are returned once, for the page to show; only hashes are kept.
+    `at_enrollment`: the first set, made as 2FA is turned on (said in the signal).
     """
     codes = otp.generate_backup_codes()
     salt = otp.new_backup_code_salt()
@@ -261,12 +266,46 @@ def regenerate_backup_codes(*, user: AbstractBaseUser) -> list[str]:
         BackupCode.objects.bulk_create(
             BackupCode(user=user, code_hash=otp.hash_backup_code(code, salt=salt)) for code in codes
         )
-        signals.backup_codes_generated.send(sender=type(user), user=user, count=len(codes))
+        signals.backup_codes_generated.send(
+            sender=type(user), user=user, count=len(codes), at_enrollment=at_enrollment
+        )
     return codes
 
 
 def _lock_user_row(user: AbstractBaseUser) -> None:
     list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))
+
+
+def stash_new_backup_codes(
+    *, session: MutableMapping[str, Any], codes: list[str], at_enrollment: bool = False
+) -> None:
+    """Keep new codes for the one page that shows them (POST, redirect, GET).
+
+    Encrypted like the TOTP secrets: the session row never holds them in plain text,
+    and they are gone from it as soon as they are shown (or after 10 minutes).
+    """
+    payload = json.dumps({"codes": codes, "at_enrollment": at_enrollment})
+    session[NEW_BACKUP_CODES_SESSION_KEY] = crypto.encrypt_secret(payload)
+
+
+@dataclass(frozen=True)
+class NewBackupCodes:
+    codes: list[str]
+    at_enrollment: bool
+
+
+def take_new_backup_codes(*, session: MutableMapping[str, Any]) -> NewBackupCodes | None:
+    """The codes stashed for this page, once: a reload finds None."""
+    token = session.pop(NEW_BACKUP_CODES_SESSION_KEY, None)
+    if not isinstance(token, str):
+        return None
+    try:
+        payload = json.loads(
+            crypto.decrypt_secret(token, ttl=int(NEW_BACKUP_CODES_TTL.total_seconds()))
+        )
+    except (crypto.InvalidToken, ValueError):
+        return None
+    return NewBackupCodes(codes=payload["codes"], at_enrollment=payload["at_enrollment"])
 
 
 # --- Verification (login step, sudo) -------------------------------------------------------

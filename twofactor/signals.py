@@ -13,7 +13,7 @@ from django.dispatch import Signal
 two_factor_enabled = Signal()
 # user, actor (None when the user did it), reason ("" when the user did it)
 two_factor_disabled = Signal()
-# user, count
+# user, count, at_enrollment (True for the first set, made as 2FA is turned on)
 backup_codes_generated = Signal()
 # user, remaining
 backup_code_used = Signal()

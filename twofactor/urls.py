@@ -9,4 +9,5 @@ urlpatterns = [
     path("enable/", views.enable, name="enable"),
     path("disable/", views.disable, name="disable"),
     path("backup-codes/", views.backup_codes, name="backup_codes"),
+    path("backup-codes/new/", views.new_backup_codes, name="new_backup_codes"),
 ]

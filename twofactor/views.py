@@ -92,12 +92,14 @@ def enable(request: HttpRequest) -> HttpResponse:
             # as good as a login code, under a new session key.
             update_session_auth_hash(request, request.user)
             services.mark_session_verified(request=request)
-            messages.success(
-                request,
-                "Two-factor authentication is on. Generate backup codes now, "
-                "so a lost phone does not lock you out.",
+            # Setup ends with backup codes, so nobody leaves it with none.
+            codes = services.regenerate_backup_codes(user=request.user, at_enrollment=True)
+            services.stash_new_backup_codes(
+                session=request.session, codes=codes, at_enrollment=True
             )
-            return _done(request)
+            messages.success(request, "Two-factor authentication is on.")
+            # A plain redirect: htmx follows it inside the dialog, to the codes.
+            return redirect("twofactor:new_backup_codes")
     try:
         # After a refused code: the same pending secret, or a new one if it expired.
         device = services.begin_enrollment(user=request.user, session=request.session)
@@ -147,14 +149,32 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
         return _done(request)
     if request.method == "POST" and "generate" in request.POST:
         codes = services.regenerate_backup_codes(user=request.user)
-        context = {
-            "codes": codes,
-            "generated_at": timezone.now(),
-            "download_text": _backup_codes_text(request, codes),
-        }
-        return render(request, "twofactor/backup_codes.html", context)
+        services.stash_new_backup_codes(session=request.session, codes=codes)
+        # POST, redirect, GET: a reload or the back button never makes a new set.
+        return redirect("twofactor:new_backup_codes")
     status = services.get_status(user=request.user)
     return render(request, "twofactor/backup_codes_intro.html", {"status": status})
+
+
+@login_required
+@_auth_view
+@require_http_methods(["GET"])
+def new_backup_codes(request: HttpRequest) -> HttpResponse:
+    """The new codes, shown once; afterwards the page says so and offers a new set."""
+    new = services.take_new_backup_codes(session=request.session)
+    if new is None:
+        if not services.is_two_factor_enabled(user=request.user):
+            return _done(request)
+        status = services.get_status(user=request.user)
+        context = {"status": status, "already_shown": True}
+        return render(request, "twofactor/backup_codes_intro.html", context)
+    context = {
+        "codes": new.codes,
+        "at_enrollment": new.at_enrollment,
+        "generated_at": timezone.now(),
+        "download_text": _backup_codes_text(request, new.codes),
+    }
+    return render(request, "twofactor/backup_codes.html", context)
 
 
 def _backup_codes_text(request: HttpRequest, codes: list[str]) -> str:

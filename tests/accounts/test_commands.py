@@ -233,3 +233,15 @@ def test_prune_also_deletes_rate_limit_windows_that_ended_long_ago(db):
     out = run("prune_security_events")
     assert "Deleted 1 expired rate-limit window(s)." in out
     assert list(RateWindow.objects.values_list("key", flat=True)) == ["network:203.0.113.2"]
+
+
+def test_a_command_line_reset_reads_as_the_command_line_in_the_history(
+    client, user_with_totp, staff_user, log_in_verified
+):
+    user, _ = user_with_totp
+    run("twofactor_reset", user.email, "--reason", "Lost phone", "--actor", staff_user.email)
+    event = SecurityEvent.objects.get(kind=Kind.TWO_FACTOR_RESET)
+    assert event.browser == "Command line (support)"
+    # The same words sent as a header by a visitor (with an IP) are not believed.
+    event.ip = "203.0.113.9"
+    assert event.browser == "Unknown browser"

@@ -15,6 +15,7 @@ from tests.conftest import PASSWORD, FrozenClock
 from twofactor import otp, services
 from twofactor.models import BackupCode
 
+NEW_CODES_URL = "/2fa/backup-codes/new/"
 BACKUP_URL = "/2fa/backup-codes/"
 PROFILE_URL = "/accounts/profile/"
 ONE_CODE = rf"[{otp.BACKUP_CODE_ALPHABET}]{{5}}-[{otp.BACKUP_CODE_ALPHABET}]{{5}}"
@@ -54,10 +55,11 @@ def _codes_on(response) -> list[str]:
     return re.findall(r"<li><code>([^<]+)</code></li>", _text(response))
 
 
-def _generate(client):
-    response = client.post(BACKUP_URL, {"generate": "1"})
-    assert response.status_code == 200
-    return response
+def _generate(client, **extra):
+    """POST "Generate backup code", then follow the redirect to the page that shows them."""
+    response = client.post(BACKUP_URL, {"generate": "1"}, **extra)
+    assert (response.status_code, response["Location"]) == (302, NEW_CODES_URL)
+    return client.get(NEW_CODES_URL, **extra)
 
 
 def _works(user, code: str, *, now: datetime) -> bool:
@@ -81,7 +83,7 @@ def test_generate_refuses_the_password_alone(active_client, active_user):
     response = active_client.post(BACKUP_URL, {"sudo": "1", "password": PASSWORD})
     assert response.status_code == 200
     assert "Confirm it's you" in _text(response)
-    assert active_client.post(BACKUP_URL, {"generate": "1"}).status_code == 200
+    assert active_client.post(BACKUP_URL, {"generate": "1"}).status_code == 200  # asks again
     assert not BackupCode.objects.filter(user=active_user[0]).exists()
 
 
@@ -128,7 +130,7 @@ def test_download_link_holds_exactly_the_codes_shown(in_sudo):
 
 
 def test_htmx_generate_returns_the_codes_in_a_dialog(in_sudo):
-    response = in_sudo.post(BACKUP_URL, {"generate": "1"}, HTTP_HX_REQUEST="true")
+    response = _generate(in_sudo, HTTP_HX_REQUEST="true")
     assert "<dialog" in _text(response)
     assert "<html" not in _text(response)
     assert len(_codes_on(response)) == 5

@@ -25,6 +25,7 @@ from tests.conftest import PASSWORD, FrozenClock
 from twofactor import otp, services, signals
 from twofactor.models import BackupCode, TOTPDevice
 
+NEW_CODES_URL = "/2fa/backup-codes/new/"
 ENABLE_URL = "/2fa/enable/"
 DISABLE_URL = "/2fa/disable/"
 LOGIN_URL = "/accounts/login/"
@@ -294,7 +295,7 @@ def test_code_from_oathtool_enables_two_factor(in_sudo, user):
     response = in_sudo.post(ENABLE_URL, {"code": code})
 
     assert response.status_code == 302
-    assert response["Location"] == PROFILE_URL
+    assert response["Location"] == NEW_CODES_URL  # setup ends with the backup codes
     assert _is_active(user)
     profile = _text(in_sudo.get(PROFILE_URL))
     assert "Activated" in profile
@@ -428,11 +429,28 @@ def test_htmx_wrong_code_rerenders_the_dialog_with_status_200(in_sudo):
     assert 'class="field-errors"' in _text(response)
 
 
-def test_htmx_success_reloads_the_profile(clock, in_sudo, user):
+def test_setup_ends_with_five_backup_codes_in_the_dialog(clock, in_sudo, user):
     code = _code_at(_secret(in_sudo.get(ENABLE_URL)), clock.now)
-    response = in_sudo.post(ENABLE_URL, {"code": code}, HTTP_HX_REQUEST="true")
-    assert response["HX-Redirect"] == PROFILE_URL
+    response = in_sudo.post(ENABLE_URL, {"code": code}, HTTP_HX_REQUEST="true", follow=True)
+    assert response.redirect_chain == [(NEW_CODES_URL, 302)]
+    page = _text(response)
+    assert "<dialog" in page and "<html" not in page
+    assert "Two-factor authentication is on" in page
+    assert "I have stored these codes" in page
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", page)
+    assert len(codes) == 5
+    assert BackupCode.objects.filter(user=user, used_at__isnull=True).count() == 5
     assert _is_active(user)
+
+
+def test_the_codes_of_setup_are_shown_once(clock, in_sudo, user):
+    code = _code_at(_secret(in_sudo.get(ENABLE_URL)), clock.now)
+    first = _text(in_sudo.post(ENABLE_URL, {"code": code}, follow=True))
+    codes = re.findall(r"<li><code>([^<]+)</code></li>", first)
+    again = _text(in_sudo.get(NEW_CODES_URL))  # a reload, or the back button
+    assert not any(c in again for c in codes)
+    assert "shown once and cannot be shown again" in again
+    assert BackupCode.objects.filter(user=user).count() == 5  # no new set was made
 
 
 def test_enable_when_already_active_hands_out_no_new_secret(active_client, clock, user):
@@ -574,7 +592,8 @@ def test_no_secret_or_code_reaches_an_email(
         enable_code = _code_at(secret, clock.now)
         assert client.post(ENABLE_URL, {"code": enable_code}).status_code == 302
         # Still in sudo mode from the password a minute ago: no second proof asked.
-        generated = client.post("/2fa/backup-codes/", {"generate": "1"})
+        client.post("/2fa/backup-codes/", {"generate": "1"})
+        generated = client.get("/2fa/backup-codes/new/")
         backup_codes = re.findall(r"<li><code>([^<]+)</code></li>", _text(generated))
         client.post("/accounts/logout/")
         client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
