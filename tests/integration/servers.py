@@ -186,6 +186,30 @@ def start_gunicorn(
     raise RuntimeError("gunicorn did not start within 20 s")
 
 
+def start_task_worker(env: dict[str, str]) -> subprocess.Popen:
+    """`manage.py db_worker`, as `make serve` runs it beside gunicorn: it sends the e-mails."""
+    return subprocess.Popen(
+        [
+            sys.executable, "manage.py", "db_worker",
+            "--no-reload", "--no-startup-delay", "--interval", "0.2",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def stop_task_worker(worker: subprocess.Popen) -> None:
+    worker.terminate()  # the worker finishes the task at hand, then exits
+    try:
+        worker.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def stop(server: Server) -> None:
     server.process.send_signal(signal.SIGINT)  # gunicorn's quick shutdown
     try:

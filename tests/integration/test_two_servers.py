@@ -6,6 +6,8 @@ Runs in CI's PostgreSQL + Redis pass; skipped (with the reason) on SQLite.
 """
 
 import json
+import time
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -15,7 +17,9 @@ from tests.integration.servers import (
     manage,
     postgres_and_redis_configured,
     start_gunicorn,
+    start_task_worker,
     stop,
+    stop_task_worker,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -27,7 +31,7 @@ PASSWORD = "correct horse battery staple"
 LOGIN = "/accounts/login/"
 CODE_STEP = "/2fa/login/"
 PROFILE = "/accounts/profile/"
-USERS = ["across@example.com", "locked@example.com", "replay@example.com"]
+USERS = ["across@example.com", "locked@example.com", "replay@example.com", "reset@example.com"]
 
 # Runs inside `manage.py shell` against the servers' database, with their
 # SECRET_KEY, so the secrets are encrypted with the key the servers decrypt with.
@@ -52,21 +56,36 @@ print("SECRETS=" + json.dumps(secrets))
 
 
 @pytest.fixture(scope="module")
-def cluster(postgres_env):
+def mail_folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("sent-mail")
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres_env, mail_folder):
     script = f"EMAILS = {USERS!r}\nPASSWORD = {PASSWORD!r}\n" + CREATE_USERS
     output = manage(postgres_env, "shell", "-c", script)
     secrets = json.loads(output.rsplit("SECRETS=", 1)[1])
+    # The servers only queue e-mail; the one task worker sends it, into files here.
+    worker = start_task_worker(
+        {
+            **postgres_env,
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": str(mail_folder),
+        }
+    )
     server_a = start_gunicorn(postgres_env)
     try:
         server_b = start_gunicorn(postgres_env)
     except Exception:
         stop(server_a)
+        stop_task_worker(worker)
         raise
     try:
         yield server_a, server_b, secrets
     finally:
         stop(server_a)
         stop(server_b)
+        stop_task_worker(worker)
 
 
 def password_step(browser: Browser, server, email: str) -> None:
@@ -126,3 +145,39 @@ def test_code_used_on_one_server_is_refused_on_the_other(cluster):
     assert replayed.status == 200
     assert "That code has already been used" in replayed.text
     assert second.get(server_b, PROFILE).status == 302
+
+
+def sent_mail(folder: Path, *needles: str, timeout: float = 20) -> list[str]:
+    """The messages the worker wrote that contain every needle, waiting for the first one."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        texts = [
+            part for f in folder.glob("*.log") for part in f.read_text().split("\n" + "-" * 79)
+        ]
+        found = [text for text in texts if all(needle in text for needle in needles)]
+        if found:
+            return found
+        time.sleep(0.2)
+    return []
+
+
+def test_a_reset_email_asked_for_on_one_server_is_sent_by_the_worker(cluster, mail_folder):
+    server_a, server_b, _ = cluster
+    browser = Browser()
+    response = browser.submit(server_a, "/accounts/password-reset/", {"email": "reset@example.com"})
+    assert response.status == 302, response.text
+    messages = sent_mail(mail_folder, "To: reset@example.com", "password-reset/")
+    assert len(messages) == 1
+    assert "/accounts/password-reset/" in messages[0]
+    # Spaced out across servers: a second request on the other server sends nothing.
+    Browser().submit(server_b, "/accounts/password-reset/", {"email": "reset@example.com"})
+    time.sleep(2)
+    assert len(sent_mail(mail_folder, "To: reset@example.com", "password-reset/")) == 1
+
+
+def test_a_lock_on_two_servers_is_mailed_once_by_the_worker(cluster, mail_folder):
+    # Relies on test_failures_on_both_servers_add_up_to_one_lock having run first.
+    messages = sent_mail(
+        mail_folder, "To: locked@example.com", "Subject: Someone failed the two-factor code"
+    )
+    assert len(messages) == 1
