@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # After HtmxMiddleware (it reads request.htmx): a lapsed session is a page change.
+    "portal.htmx.HtmxLoginRedirectMiddleware",
     # Gives a browser that completed a login its device cookie (accounts.device_cookies).
     "accounts.device_cookies.DeviceCookieMiddleware",
 ]
@@ -192,6 +194,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "portal.htmx.csrf_failure"
 
 # Content-Security-Policy (django-csp): no inline script or style anywhere. htmx
 # comes from a static file and its inline indicator styles are switched off in

@@ -1,0 +1,58 @@
+"""htmx and the end of a session: never a login page inside a dialog, never a dead one."""
+
+from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import resolve_url
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import csrf
+from django_htmx.http import HttpResponseClientRedirect
+
+
+class HtmxLoginRedirectMiddleware:
+    """An htmx request whose session has ended goes to the login page as a whole page.
+
+    login_required (and the code step once its 10 minutes are up) answer with a
+    redirect to the login page. htmx would follow it inside its request and swap
+    the login form into the open dialog: a dead dialog. Instead the browser is
+    told to navigate (HX-Redirect), with `next` back to the page the user was on
+    (HX-Current-URL; the dialog's own URL is only a part of that page).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        htmx = getattr(request, "htmx", None)
+        if not htmx or response.status_code not in (301, 302, 303, 307, 308):
+            return response
+        login_path = resolve_url(settings.LOGIN_URL)
+        location = urlsplit(response.get("Location", ""))
+        if location.netloc or location.path != login_path:
+            return response
+        page = htmx.current_url_abs_path or ""
+        if not url_has_allowed_host_and_scheme(page, allowed_hosts={request.get_host()}):
+            page = ""
+        if page and page != login_path and location.query:
+            target = f"{login_path}?{urlencode({'next': page})}"
+        else:
+            target = response["Location"]
+        redirect = HttpResponseClientRedirect(target)
+        redirect.cookies = response.cookies  # a message or a new session cookie goes along
+        return redirect
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: htmx reloads the page (it would not swap a 403 into a dialog).
+
+    A stale token (the user logged in again in another tab) then gets a fresh one
+    with the reloaded page; without htmx this is Django's own 403 page.
+    """
+    if request.headers.get("HX-Request") == "true":
+        response = HttpResponse(status=403)
+        response["HX-Refresh"] = "true"
+        return response
+    return csrf.csrf_failure(request, reason=reason)

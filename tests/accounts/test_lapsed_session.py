@@ -1,0 +1,94 @@
+"""A session that ends while a dialog is open: the next htmx request navigates the whole
+page to the login (HX-Redirect), with next= back to the page the user was on."""
+
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from tests.conftest import PASSWORD
+from twofactor import services
+
+PAGE = "http://testserver/accounts/profile/"
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": PAGE}
+LOGIN_BACK_TO_PROFILE = f"/accounts/login/?next={quote('/accounts/profile/', safe='')}"
+
+
+@pytest.mark.parametrize("url", ["/2fa/enable/", "/2fa/disable/", "/2fa/backup-codes/"])
+def test_a_dialog_request_after_logout_navigates_to_the_login_page(client, user, url):
+    client.force_login(user)
+    Client().logout()  # nothing shared: log this session out "in another tab"
+    client.post("/accounts/logout/")
+    for response in (client.get(url, **HTMX), client.post(url, {"code": "123456"}, **HTMX)):
+        assert response.status_code == 200
+        assert response["HX-Redirect"] == LOGIN_BACK_TO_PROFILE
+        assert response.content == b""  # nothing for htmx to swap into the dialog
+
+
+def test_signed_out_everywhere_by_a_staff_reset_gets_the_same(client, user_with_totp, staff_user):
+    user, _ = user_with_totp
+    client.force_login(user)
+    services.reset_two_factor(user=user, actor=staff_user, reason="lost phone")
+    response = client.get("/2fa/enable/", **HTMX)
+    assert response["HX-Redirect"] == LOGIN_BACK_TO_PROFILE
+
+
+def test_the_staff_list_after_logout_navigates_to_the_login_page(client, staff_user):
+    client.post("/accounts/logout/")
+    page = "http://testserver/accounts/users/?two_factor=activated"
+    response = client.get(
+        "/accounts/users/?two_factor=activated", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL=page
+    )
+    assert response["HX-Redirect"] == "/accounts/login/?next=" + quote(
+        "/accounts/users/?two_factor=activated", safe=""
+    )
+
+
+def test_an_expired_code_step_navigates_to_the_login_page_with_its_message(
+    client, user_with_totp, freeze_clock
+):
+    user, _ = user_with_totp
+    clock = freeze_clock(timezone.now())
+    client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    clock.advance(minutes=11)
+    response = client.post("/2fa/login/", {"code": "123456"}, HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == "/accounts/login/"
+    page = client.get("/accounts/login/").content.decode()
+    assert "took longer than 10 minutes" in page
+
+
+def test_a_page_elsewhere_is_not_a_next(client, db):
+    response = client.get(
+        "/2fa/enable/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="https://evil.example/x"
+    )
+    assert response["HX-Redirect"] == "/accounts/login/?next=/2fa/enable/"
+
+
+def test_without_htmx_the_login_redirect_is_a_plain_redirect(client, db):
+    response = client.get("/2fa/enable/")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/2fa/enable/"
+
+
+def test_a_stale_csrf_token_in_a_dialog_reloads_the_page(user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/accounts/profile/")
+    response = client.post(
+        "/2fa/enable/", {"sudo": "1", "password": PASSWORD}, HTTP_X_CSRFTOKEN="stale" * 8, **HTMX
+    )
+    assert response.status_code == 403
+    assert response["HX-Refresh"] == "true"
+
+
+def test_the_sudo_window_ending_is_not_a_logout(client, user, freeze_clock):
+    clock = freeze_clock(timezone.now())
+    client.force_login(user)
+    client.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+    clock.advance(minutes=11)
+    response = client.get("/2fa/enable/", **HTMX)
+    assert response.status_code == 200 and "HX-Redirect" not in response
+    assert "Confirm it's you" in response.content.decode()
+    assert timedelta(minutes=10) == services.SUDO_TTL
