@@ -38,6 +38,15 @@ def check_email_delivery(app_configs, **kwargs) -> list[CheckMessage]:
                 id="accounts.W003",
             )
         )
+    if not (settings.SUPPORT_URL or settings.SUPPORT_EMAIL):
+        messages.append(
+            Warning(
+                "Neither SUPPORT_URL nor SUPPORT_EMAIL is set: a user who lost their phone "
+                "and their backup codes is told to contact support, with nowhere to go.",
+                hint="Set SUPPORT_URL (a help page) or SUPPORT_EMAIL in the environment.",
+                id="accounts.W004",
+            )
+        )
     return messages
 
 

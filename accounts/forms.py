@@ -74,7 +74,7 @@ class UserListForm(forms.Form):
             (twofactor_queries.NOT_ACTIVATED, "Not activated"),
         ],
         error_messages={
-            "invalid_choice": "Unknown Two-Factor authentication filter “%(value)s”. "
+            "invalid_choice": "Unknown two-factor authentication filter “%(value)s”. "
             "Choose All, Activated or Not activated."
         },
     )

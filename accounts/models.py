@@ -151,6 +151,7 @@ class SecurityEvent(models.Model):
     class Kind(models.TextChoices):
         LOGIN = "login", "Logged in"
         LOGIN_FAILED = "login_failed", "Failed login (wrong password)"
+        CONFIRM_FAILED = "confirm_failed", "Wrong password at “Confirm it's you”"
         CODE_FAILED = "code_failed", "Two-factor code refused"
         ACCOUNT_LOCKED = "account_locked", "Account locked after failed codes"
         TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor authentication enabled"

@@ -42,6 +42,7 @@ from django.utils import timezone
 from accounts import notifications
 from accounts.middleware import ActionOrigin, current_origin, origin_from_request
 from accounts.models import SecurityEvent, normalize_email_address
+from twofactor import services as twofactor_services
 from twofactor import signals as twofactor_signals
 
 Kind = SecurityEvent.Kind
@@ -188,7 +189,10 @@ def on_user_login_failed(
     if user is None:
         return
     origin = origin_from_request(request) if request is not None else None
-    record_event(user=user, kind=Kind.LOGIN_FAILED, origin=origin)
+    is_confirm = credentials.get("purpose") == twofactor_services.PURPOSE_CONFIRM
+    record_event(
+        user=user, kind=Kind.CONFIRM_FAILED if is_confirm else Kind.LOGIN_FAILED, origin=origin
+    )
 
 
 def on_user_saved(sender, *, instance, created: bool, **kwargs) -> None:

@@ -294,8 +294,10 @@ LOGGING = {
 }
 
 PRODUCT_NAME = "Customer Portal"
-# Where security e-mails tell users to turn when something was not them ("" leaves it out).
-SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "")
+# "Contact support" on the pages (a help page, else a mailto:) and in security e-mails.
+# check --deploy warns when neither is set (accounts.W004).
+SUPPORT_URL = os.environ.get("SUPPORT_URL", "")
+SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@localhost" if DEBUG else "")
 
 # Security log: events older than this are deleted by `manage.py prune_security_events`.
 SECURITY_EVENT_RETENTION_DAYS = env_int("SECURITY_EVENT_RETENTION_DAYS", 365)

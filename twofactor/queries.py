@@ -19,7 +19,7 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
 
 from twofactor.models import BackupCode, TOTPDevice, two_factor_active_q
 
@@ -34,7 +34,8 @@ def _confirmed_devices() -> QuerySet:
 
 
 def with_two_factor_status(users: QuerySet) -> QuerySet:
-    """`users` annotated with two_factor_active, two_factor_enabled_at, unused_backup_codes."""
+    """`users` annotated with two_factor_active, two_factor_enabled_at, unused_backup_codes,
+    and two_factor_locked_until (when code entry is locked now, else None)."""
     unused_codes = (
         BackupCode.objects.filter(user=OuterRef("pk"), used_at__isnull=True)
         .order_by()
@@ -46,6 +47,9 @@ def with_two_factor_status(users: QuerySet) -> QuerySet:
         two_factor_active=two_factor_active_q("pk"),
         two_factor_enabled_at=Subquery(_confirmed_devices().values("confirmed_at")[:1]),
         unused_backup_codes=Coalesce(Subquery(unused_codes, output_field=IntegerField()), Value(0)),
+        two_factor_locked_until=Subquery(
+            _confirmed_devices().filter(locked_until__gt=Now()).values("locked_until")[:1]
+        ),
     )
 
 

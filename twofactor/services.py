@@ -109,6 +109,11 @@ class TooManyPasswordAttempts(WrongPassword):
 AUTHENTICATION_THROTTLED_ATTR = "authentication_throttled"
 
 
+# The `purpose` credential of authenticate() calls that are not a login (the
+# password of "confirm it's you"); backends ignore it, listeners can tell.
+PURPOSE_CONFIRM = "confirm_identity"
+
+
 # --- Reading state -------------------------------------------------------------------
 @dataclass(frozen=True)
 class TwoFactorStatus:
@@ -126,6 +131,18 @@ def get_status(*, user: AbstractBaseUser) -> TwoFactorStatus:
         enabled_at=device.confirmed_at if device else None,
         unused_backup_codes=sum(1 for used_at in codes if used_at is None),
         has_backup_codes=bool(codes),
+    )
+
+
+def code_entry_locked_until(
+    *, user: AbstractBaseUser, now: datetime | None = None
+) -> datetime | None:
+    """When code entry unlocks, if it is locked now (too many wrong codes); else None."""
+    now = now or timezone.now()
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed_at__isnull=False, locked_until__gt=now)
+        .values_list("locked_until", flat=True)
+        .first()
     )
 
 
@@ -629,7 +646,11 @@ def prove_identity(
     user = request.user
     # authenticate() rather than check_password(): the project's authentication
     # backends count and limit password guesses made here exactly like those at login.
-    authenticated = authenticate(request, username=user.get_username(), password=password)
+    # `purpose` reaches user_login_failed's credentials: a wrong password here is
+    # recorded as such, not as a failed login.
+    authenticated = authenticate(
+        request, username=user.get_username(), password=password, purpose=PURPOSE_CONFIRM
+    )
     if authenticated is None or authenticated.pk != user.pk:
         if getattr(request, AUTHENTICATION_THROTTLED_ATTR, False):
             raise TooManyPasswordAttempts

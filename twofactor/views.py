@@ -216,6 +216,12 @@ def login_code(request: HttpRequest) -> HttpResponse:
 
     form = VerificationCodeForm(request.POST or None)
     drift = False
+    lock_message = ""
+    if request.method == "GET":
+        # A lock is said when the page opens, not only after the next code is typed.
+        locked_until = services.code_entry_locked_until(user=pending.user, now=now)
+        if locked_until is not None:
+            lock_message = code_error_message(services.AccountLocked(locked_until), now=now)
     if request.method == "POST" and form.is_valid():
         try:
             verification = services.complete_pending_login(
@@ -232,7 +238,8 @@ def login_code(request: HttpRequest) -> HttpResponse:
                 _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
             next_url = services.safe_next_url(request, pending.next_url)
             return redirect(next_url or resolve_url(PROFILE_URL))
-    return render(request, "twofactor/login_code.html", {"form": form, "drift": drift})
+    context = {"form": form, "drift": drift, "lock_message": lock_message}
+    return render(request, "twofactor/login_code.html", context)
 
 
 def _warn_about_backup_codes(request: HttpRequest, remaining: int) -> None:

@@ -615,3 +615,16 @@ def test_support_staff_cannot_reset_a_superusers_2fa(
     assert response.status_code == 403
     assert "Only a superuser can reset" in response.content.decode()
     assert TOTPDevice.objects.filter(user=root).exists()
+
+
+def test_a_user_whose_code_entry_is_locked_shows_locked_until(staff_client, make_user, enrolled):
+    from twofactor.models import TOTPDevice
+
+    ann = make_user("ann@example.com", name="Ann Archer")
+    enrolled(ann)
+    until = timezone.now() + timedelta(minutes=5)
+    TOTPDevice.objects.filter(user=ann).update(locked_until=until)
+    page = staff_client.get("/accounts/users/").content.decode()
+    assert f"Locked until {timezone.localtime(until):%H:%M} UTC" in page
+    TOTPDevice.objects.filter(user=ann).update(locked_until=timezone.now() - timedelta(seconds=1))
+    assert "Locked until" not in staff_client.get("/accounts/users/").content.decode()

@@ -461,3 +461,11 @@ def test_all_users_links_each_user_to_their_history(client, two_logs, staff_user
     log_in_verified(client, staff_user)
     page = client.get("/accounts/users/").content.decode()
     assert f'href="/accounts/users/{bob.pk}/security/"' in page
+
+
+def test_a_wrong_password_at_confirm_its_you_is_recorded_as_such(browser, user):
+    browser.force_login(user)
+    SecurityEvent.objects.all().delete()
+    browser.post("/2fa/enable/", {"sudo": "1", "password": "not it"})
+    event = assert_one_event(user, Kind.CONFIRM_FAILED)
+    assert event.description == "Wrong password at “Confirm it's you”"

@@ -70,6 +70,7 @@ SMTP_ENV = {
     "EMAIL_HOST": "127.0.0.1",
     "EMAIL_PORT": "2525",
     "DEFAULT_FROM_EMAIL": "Customer Portal <no-reply@portal.example.com>",
+    "SUPPORT_EMAIL": "support@portal.example.com",
 }
 
 

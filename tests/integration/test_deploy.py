@@ -259,3 +259,10 @@ def test_outage_page_carries_the_policy_too(client, user, monkeypatch):
     response = client.get("/accounts/profile/")
     assert response.status_code == 503
     assert "default-src 'self'" in response["Content-Security-Policy"]
+
+
+def test_no_support_contact_fails_the_deploy_check():
+    env = production(SUPPORT_EMAIL="", SUPPORT_URL="")
+    result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode != 0
+    assert "accounts.W004" in result.stderr + result.stdout

@@ -845,3 +845,27 @@ def test_a_tampered_pending_fingerprint_is_refused(client, ann, clock):
     session.save()
     code_step(client, code_at(secret, clock.now))
     assert logged_in_as(client) is None
+
+
+# --- Locks are visible before typing ------------------------------------------------------
+def test_a_locked_code_step_says_so_when_it_opens(client, ann, clock):
+    user, secret = ann
+    password_step(client, user)
+    for _ in range(services.MAX_FAILURES):
+        code_step(client, wrong_code(secret, clock.now))
+    client.get("/accounts/logout/")
+    fresh = Client()
+    password_step(fresh, user)
+    page = text(fresh.get(CODE_URL))
+    until = clock.now + services.FIRST_LOCK
+    assert f"locked until {until:%H:%M} UTC" in page
+    assert 'role="alert"' in page
+
+
+def test_contact_support_is_a_real_link(client, ann, settings):
+    user, _ = ann
+    settings.SUPPORT_URL = "https://help.portal.example/2fa"
+    password_step(client, user)
+    assert '<a href="https://help.portal.example/2fa">Contact support</a>' in text(
+        client.get(CODE_URL)
+    )
