@@ -326,7 +326,7 @@ def test_the_count_follows_a_new_user_but_not_a_login(staff_client, mix, make_us
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"two_factor": "maybe"}, "Unknown Two-Factor authentication filter “maybe”"),
+        ({"two_factor": "maybe"}, "Unknown two-factor authentication filter “maybe”"),
         ({"sort": "password"}, "Unknown sort “password”"),
         ({"page": "abc"}, "The page must be a whole number, 1 or more."),
         ({"page": "0"}, "The page must be a whole number, 1 or more."),
@@ -344,13 +344,13 @@ def test_bad_query_values_get_a_clear_message_not_a_500(staff_client, mix, param
 def test_bad_value_inside_the_page_comes_back_with_200_for_htmx_to_show(staff_client, mix):
     response = staff_client.get(LIST_URL, {"two_factor": "maybe"}, headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert "Unknown Two-Factor authentication filter" in response.content.decode()
+    assert "Unknown two-factor authentication filter" in response.content.decode()
 
 
 def test_csv_with_a_bad_filter_is_refused_with_a_message(staff_client, mix):
     response = staff_client.get(CSV_URL, {"two_factor": "maybe"})
     assert response.status_code == 400
-    assert b"Unknown Two-Factor authentication filter" in response.content
+    assert b"Unknown two-factor authentication filter" in response.content
 
 
 # --- htmx and no-JS --------------------------------------------------------------------
