@@ -32,8 +32,10 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
         )
     if isinstance(error, services.NotEnrolled):
         return (
-            "This QR code has expired, or 2FA setup was started in another browser. "
-            "Scan the new QR code below and enter the code it gives."
+            "This setup has expired (it lasts 10 minutes), or was started again in another "
+            "browser, so the QR code you scanned will not work. Delete the entry you just "
+            "added in your authenticator app, then scan the new QR code below and enter "
+            "the code it gives."
         )
     return "That code is not right. Check your authenticator app and try again."
 

@@ -634,6 +634,12 @@ def has_recent_proof(*, request: HttpRequest, now: datetime | None = None) -> bo
     return 0 <= now.timestamp() - proven_at <= SUDO_TTL.total_seconds()
 
 
+def had_proof(*, request: HttpRequest) -> bool:
+    """Did this user prove who they are in this session before (now too long ago)?"""
+    proof = request.session.get(SUDO_SESSION_KEY)
+    return isinstance(proof, dict) and proof.get("user_id") == str(request.user.pk)
+
+
 def prove_identity(
     *,
     request: HttpRequest,

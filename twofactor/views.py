@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render, resolve_url
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -57,16 +57,49 @@ def sudo_required(*, title: str) -> Callable:
                 return view(request, *args, **kwargs)
             needs_code = services.is_two_factor_enabled(user=request.user)
             is_answer = request.method == "POST" and "sudo" in request.POST
+            # The action's own form, posted after the 10 minutes ran out (a slow setup):
+            # asked again, it is carried through the question so nothing is typed twice.
+            pending = _resumed_fields(request.POST) if is_answer else _action_fields(request)
             form = SudoForm(
                 request.POST if is_answer else None, request=request, needs_code=needs_code
             )
             if is_answer and form.is_valid():
+                if pending:
+                    request.POST = pending  # continue the action that was interrupted
+                    return view(request, *args, **kwargs)
                 return redirect(request.get_full_path())  # htmx follows it inside the dialog
-            return render(request, "twofactor/sudo.html", {"form": form, "title": title})
+            context = {
+                "form": form,
+                "title": title,
+                "pending": pending,
+                "expired": services.had_proof(request=request),
+            }
+            return render(request, "twofactor/sudo.html", context)
 
         return wrapper
 
     return decorator
+
+
+RESUME_PREFIX = "resume-"
+
+
+def _action_fields(request: HttpRequest) -> QueryDict:
+    """The fields of an action's form that reached the question instead of the action."""
+    fields = QueryDict(mutable=True)
+    if request.method == "POST":
+        for name, values in request.POST.lists():
+            if name != "csrfmiddlewaretoken":
+                fields.setlist(name, values)
+    return fields
+
+
+def _resumed_fields(post: QueryDict) -> QueryDict:
+    fields = QueryDict(mutable=True)
+    for name, values in post.lists():
+        if name.startswith(RESUME_PREFIX):
+            fields.setlist(name.removeprefix(RESUME_PREFIX), values)
+    return fields
 
 
 @login_required

@@ -225,7 +225,10 @@ def test_another_session_never_sees_the_secret_on_this_screen(clock, in_sudo, us
     assert mine != theirs
     assert _secret(in_sudo.get(ENABLE_URL)) == mine  # and stays the same on this screen
     refused = other.post(ENABLE_URL, {"code": _code_at(theirs, clock.now)})
-    assert "This QR code has expired, or 2FA setup was started" in html.unescape(_text(refused))
+    assert "This setup has expired (it lasts 10 minutes)" in html.unescape(_text(refused))
+    assert "Delete the entry you just added in your authenticator app" in html.unescape(
+        _text(refused)
+    )
     assert _secret(refused) not in (mine, theirs)  # a fresh one for them, voiding mine
     assert not _is_active(user)
 
@@ -639,3 +642,43 @@ def test_enable_and_disable_each_send_their_signal_once(
         signals.two_factor_disabled.disconnect(on_disabled)
 
     assert received == [("enabled", user.pk), ("disabled", user.pk, None)]
+
+
+# --- A slow setup ------------------------------------------------------------------------
+def test_when_confirm_its_you_lapses_at_check_the_typed_code_is_kept(clock, in_sudo, user):
+    clock.advance(minutes=5)  # confirmed it's you, then read about authenticator apps
+    secret = _secret(in_sudo.get(ENABLE_URL))
+    clock.advance(minutes=5, seconds=10)  # the secret is still good (10 minutes from now)...
+    code = _code_at(secret, clock.now)  # ...but "confirm it's you" lapsed while typing
+    asked = in_sudo.post(ENABLE_URL, {"code": code})
+    page = html.unescape(_text(asked))
+    assert "more than 10 minutes since you last confirmed it's you" in page
+    assert "What you entered is kept" in page
+    assert f'name="resume-code" value="{code}"' in page
+    done = in_sudo.post(
+        ENABLE_URL, {"sudo": "1", "password": PASSWORD, "resume-code": code}, follow=True
+    )
+    assert _is_active(user)  # the kept code went through: nothing typed twice
+    assert "Two-factor authentication is on" in _text(done)
+
+
+def test_a_wrong_password_keeps_the_code_for_the_next_try(clock, in_sudo, user):
+    secret = _secret(in_sudo.get(ENABLE_URL))
+    clock.advance(minutes=11)
+    code = _code_at(secret, clock.now)
+    again = in_sudo.post(ENABLE_URL, {"sudo": "1", "password": "nope", "resume-code": code})
+    assert f'name="resume-code" value="{code}"' in _text(again)
+    assert not _is_active(user)
+
+
+def test_an_expired_setup_says_to_delete_the_entry_and_shows_a_new_qr_code(clock, in_sudo, user):
+    first = _secret(in_sudo.get(ENABLE_URL))
+    clock.advance(minutes=10, seconds=30)
+    in_sudo.post(ENABLE_URL, {"sudo": "1", "password": PASSWORD})
+    refused = in_sudo.post(ENABLE_URL, {"code": _code_at(first, clock.now)})
+    page = html.unescape(_text(refused))
+    assert "This setup has expired" in page and "Delete the entry you just added" in page
+    second = _secret(refused)
+    assert second != first
+    assert f"secret={second}" in _qr_text(refused)  # the new QR code is the new secret
+    assert not _is_active(user)
