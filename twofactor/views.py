@@ -130,7 +130,7 @@ def enable(request: HttpRequest) -> HttpResponse:
             services.stash_new_backup_codes(
                 session=request.session, codes=codes, at_enrollment=True
             )
-            messages.success(request, "Two-factor authentication is on.")
+            # No message: the codes page says "Two-factor authentication is on" itself.
             # A plain redirect: htmx follows it inside the dialog, to the codes.
             return redirect("twofactor:new_backup_codes")
     try:
@@ -282,7 +282,8 @@ def _warn_about_backup_codes(request: HttpRequest, remaining: int) -> None:
             "You used your last backup code. Generate a new set on this page now.",
         )
     else:
-        messages.info(
+        # A reminder, not good news: warning styling, like every reminder.
+        messages.warning(
             request,
             f"You signed in with a backup code. {remaining} unused "
             f"backup code{'s' if remaining != 1 else ''} left.",

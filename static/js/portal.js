@@ -14,6 +14,7 @@
         if (opener && document.contains(opener)) { opener.focus(); }
       });
       dialog.showModal();
+      dialog.scrollTop = 0;  // title and close button in view, even on a phone
       var focusTarget = dialog.querySelector("[autofocus]") || dialog.querySelector("h1");
       if (focusTarget) {
         if (!focusTarget.hasAttribute("tabindex") && focusTarget.tagName === "H1") {
@@ -24,11 +25,67 @@
     });
   }
 
+  // Working: the pressed button is disabled and busy until the answer is in, and
+  // the old error messages go (they were about what was typed before). One click,
+  // one request: a second click lands on a disabled button.
+  function setBusy(form, submitter, busy) {
+    form.setAttribute("aria-busy", busy ? "true" : "false");
+    if (submitter) {
+      submitter.disabled = busy;
+      submitter.classList.toggle("is-busy", busy);
+    }
+  }
+
   document.addEventListener("htmx:beforeRequest", function (event) {
     var trigger = event.detail.elt;
     if (trigger && trigger.closest && !trigger.closest("dialog")) { opener = trigger; }
+    if (trigger && trigger.tagName === "FORM") {
+      var submitter = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent &&
+        event.detail.requestConfig.triggeringEvent.submitter || trigger.querySelector("[type=submit]");
+      trigger._busyButton = submitter;
+      setBusy(trigger, submitter, true);
+      trigger.querySelectorAll(".field-errors").forEach(function (box) { box.remove(); });
+      trigger.querySelectorAll(".field-invalid").forEach(function (f) { f.classList.remove("field-invalid"); });
+    }
   });
-  document.addEventListener("htmx:afterSettle", function (event) { openDialogs(event.target); });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var trigger = event.detail.elt;
+    if (trigger && trigger.tagName === "FORM" && document.contains(trigger)) {
+      setBusy(trigger, trigger._busyButton, false);
+    }
+  });
+
+  // Without htmx (a plain form post): the same busy button, and no second submit.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || form.hasAttribute("hx-post") || form.hasAttribute("hx-get") ||
+        form.method === "dialog") { return; }
+    if (form.dataset.submitting) { event.preventDefault(); return; }
+    form.dataset.submitting = "1";
+    setBusy(form, event.submitter || form.querySelector("[type=submit]"), true);
+  });
+  // Back from the next page (bfcache): the form is usable again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) {
+      delete form.dataset.submitting;
+      setBusy(form, form.querySelector(".is-busy") || form.querySelector("[type=submit]"), false);
+    });
+  });
+
+  document.addEventListener("htmx:afterSettle", function (event) {
+    openDialogs(event.target);
+    // New content inside an open dialog (the codes after "Check"): a screen reader
+    // lands on its heading, and the dialog shows its top.
+    var dialog = event.target.closest && event.target.closest("dialog[open]");
+    if (dialog) {
+      // A status line ("Copied to the clipboard.") was about the step before.
+      var status = dialog.querySelector(".modal-body > .messages");
+      if (status) { status.textContent = ""; }
+      var heading = dialog.querySelector("[data-focus-on-swap]");
+      if (heading) { heading.focus(); }
+      dialog.scrollTop = 0;
+    }
+  });
 
   function mustConfirmFirst(dialog) {
     var card = dialog && dialog.querySelector("[data-requires-confirmation]");

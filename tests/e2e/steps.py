@@ -128,5 +128,19 @@ def enable_two_factor(page: Page, js_enabled: bool, app_code) -> str:
     secret = scan_qr(dialog)["secret"]
     dialog.get_by_label("Six-digit code").fill(app_code(secret))
     dialog.get_by_role("button", name="Check").click()
+    store_first_backup_codes(page)
     expect(section.get_by_text("Activated", exact=True)).to_be_visible()
     return secret
+
+
+def store_first_backup_codes(page: Page) -> list[str]:
+    """Setup's last step: the five backup codes, "I have stored these codes", Done."""
+    heading = page.get_by_role("heading", name="Two-factor authentication is on", level=1)
+    expect(heading).to_be_visible()
+    codes = page.get_by_role("list", name="Backup codes").get_by_role("listitem")
+    expect(codes).to_have_count(5)
+    shown = [text.strip() for text in codes.all_inner_texts()]
+    page.get_by_label("I have stored these codes").check()
+    page.get_by_role("button", name="Done").click()
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    return shown

@@ -126,6 +126,10 @@ def test_profile_and_every_two_factor_dialog_have_no_serious_accessibility_probl
     assert_accessible(page, "the enable dialog with an error")
     scope.get_by_label("Six-digit code").fill(app_code(secret))
     scope.get_by_role("button", name="Check").click()
+    expect(scope.get_by_role("heading", name="Two-factor authentication is on")).to_be_visible()
+    assert_accessible(page, "setup's backup codes")
+    scope.get_by_label("I have stored these codes").check()
+    scope.get_by_role("button", name="Done").click()
     expect(section.get_by_text("Activated", exact=True)).to_be_visible()
     assert_accessible(page, "My profile with 2FA on and a message")
 
@@ -249,6 +253,14 @@ def test_enable_2fa_with_the_keyboard_alone_moves_focus_into_and_out_of_the_dial
     expect(code_field).to_be_focused()
     secret = steps.scan_qr(dialog)["secret"]
     page.keyboard.type(app_code(secret))
+    page.keyboard.press("Enter")
+    # The codes replace the QR step: focus moves to their heading, then on by Tab.
+    heading = dialog.get_by_role("heading", name="Two-factor authentication is on")
+    expect(heading).to_be_focused()
+    stored = dialog.get_by_label("I have stored these codes")
+    tab_to(page, stored)
+    page.keyboard.press("Space")
+    tab_to(page, dialog.get_by_role("button", name="Done"))
     page.keyboard.press("Enter")
     expect(steps.two_factor_section(page).get_by_text("Activated", exact=True)).to_be_visible()
 
