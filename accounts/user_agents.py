@@ -39,6 +39,7 @@ BROWSERS = {
     "Chrome Mobile": "Chrome Mobile",
     "Chrome Mobile iOS": "Chrome Mobile",
     "Chromium": "Chromium",
+    "HeadlessChrome": "Headless Chrome",  # automated browsers (and our own browser tests)
     "DuckDuckGo Mobile": "DuckDuckGo",
     "Edge": "Edge",
     "Edge Mobile": "Edge Mobile",
