@@ -1,13 +1,15 @@
 from collections.abc import Iterator
 
 from django import forms
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
 
 from accounts import user_list
 from accounts.models import normalize_email_address
 from twofactor import queries as twofactor_queries
+from twofactor import services as twofactor_services
 
 
 class NormalizedEmailField(forms.EmailField):
@@ -130,3 +132,100 @@ class ResetTwoFactorForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "Enter the reason for the reset."},
     )
+
+
+# --- My profile ---------------------------------------------------------------------------
+class DetailsForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=get_user_model()._meta.get_field("name").max_length,
+        required=False,
+        help_text="How the portal addresses you. Leave it empty to be addressed by your email.",
+        widget=forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),
+        error_messages={"max_length": "Use at most %(limit_value)d characters."},
+    )
+
+
+class ChangePasswordForm(auth_forms.PasswordChangeForm):
+    """Django's form, with the current password checked through authenticate().
+
+    So guesses at the current password here count towards the same limits as at
+    login (a hijacked session in its sudo window is no oracle), and a new
+    password equal to the current one is refused.
+    """
+
+    error_messages = {
+        **auth_forms.PasswordChangeForm.error_messages,
+        "password_incorrect": "That is not your current password.",
+        "throttled": "Too many wrong passwords for this account lately. Try again later.",
+        "unchanged": "The new password is your current one. Choose a different password.",
+    }
+
+    def __init__(self, user, *args, request: HttpRequest, **kwargs) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+        self.fields["old_password"].label = "Current password"
+        self.fields["old_password"].widget.attrs.pop("autofocus", None)
+        self.fields["old_password"].widget.attrs["autofocus"] = True
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password2"].label = "New password again"
+
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        authenticated = authenticate(
+            self.request,
+            username=self.user.get_username(),
+            password=old_password,
+            purpose=twofactor_services.PURPOSE_CONFIRM,
+        )
+        if authenticated is None or authenticated.pk != self.user.pk:
+            throttled = getattr(
+                self.request, twofactor_services.AUTHENTICATION_THROTTLED_ATTR, False
+            )
+            code = "throttled" if throttled else "password_incorrect"
+            raise forms.ValidationError(self.error_messages[code], code=code)
+        return old_password
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        new_password = cleaned.get("new_password1")
+        if (
+            new_password
+            and "new_password1" not in self.errors
+            and self.user.check_password(new_password)
+        ):
+            self.add_error(
+                "new_password1",
+                forms.ValidationError(self.error_messages["unchanged"], code="unchanged"),
+            )
+        return cleaned
+
+
+class ChangeEmailForm(forms.Form):
+    email = NormalizedEmailField(
+        label="New email",
+        max_length=254,
+        help_text="We send a link there. Your current address keeps working until you open it.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+        error_messages={"invalid": "Enter a whole email address, like name@example.com."},
+    )
+
+
+class CloseAccountForm(forms.Form):
+    email = forms.CharField(
+        label="Type your email address to confirm",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "off"}),
+    )
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_email(self) -> str:
+        typed = normalize_email_address(self.cleaned_data["email"])
+        if typed != self.user.email:
+            raise forms.ValidationError(
+                "That is not this account's email address. Type it exactly to confirm."
+            )
+        return typed

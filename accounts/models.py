@@ -168,6 +168,11 @@ class SecurityEvent(models.Model):
         ACCOUNT_CHANGED = "account_changed", "Account changed by staff"
         # On the staff member's own log: the deleted user's log goes with the account.
         ACCOUNT_DELETED = "account_deleted", "Deleted a user account"
+        # The user's own changes on My profile.
+        NAME_CHANGED = "name_changed", "Name changed"
+        EMAIL_CHANGE_REQUESTED = "email_change_requested", "E-mail change requested"
+        EMAIL_CHANGED = "email_changed", "E-mail address changed"
+        ACCOUNT_CLOSED = "account_closed", "Account closed by its owner"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -240,3 +245,22 @@ class RateWindow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key.split(':', 1)[0]} window ({self.count})"
+
+
+class EmailChange(models.Model):
+    """A requested move to a new address, waiting for its confirmation link to be opened.
+
+    Only the newest request of a user counts (a new one deletes the others); a
+    confirmed one is kept as used, so its link works once.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="email_changes"
+    )
+    new_email = models.EmailField(max_length=254)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        state = "confirmed" if self.confirmed_at else "pending"
+        return f"E-mail change of user {self.user_id} ({state})"

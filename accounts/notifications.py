@@ -33,22 +33,40 @@ TEMPLATES = {
     Kind.ACCOUNT_LOCKED: "account_locked",
     Kind.PASSWORD_CHANGED: "password_changed",
     Kind.PASSWORD_RESET: "password_changed",
+    Kind.NAME_CHANGED: "name_changed",
+    Kind.EMAIL_CHANGED: "email_changed",
 }
 
 
 def notify(*, user: AbstractBaseUser, event: SecurityEvent, extra: dict | None = None) -> None:
     """Queue the e-mail for `event`, if its kind has one, to go out after the commit."""
     template = TEMPLATES.get(event.kind)
-    address = getattr(user, "email", "")
-    if template is None or not address:
+    if template is not None:
+        notify_address(
+            to=getattr(user, "email", ""), template=template, event=event, user=user, extra=extra
+        )
+
+
+def notify_address(
+    *,
+    to: str,
+    template: str,
+    event: SecurityEvent,
+    user: AbstractBaseUser,
+    extra: dict | None = None,
+) -> None:
+    """Queue `template` about `event` to `to`: an address that is not (or no longer) the
+    user's own (a new address to confirm, the old one after a change, a closed account's)."""
+    if not to:
         return
     # Plain JSON values captured now: the task runs later, in another process,
     # and must not depend on objects that change (or are deleted) meanwhile.
     context = {
-        "name": user.get_short_name() if hasattr(user, "get_short_name") else address,
-        "email": address,
+        "name": user.get_short_name() if hasattr(user, "get_short_name") else to,
+        "email": to,
         "product_name": settings.PRODUCT_NAME,
         "support_email": settings.SUPPORT_EMAIL,
+        "support_url": settings.SUPPORT_URL,
         "occurred_at": event.created_at.isoformat(),
         "ip": event.ip,
         "browser": describe_origin(event.user_agent, event.ip) if event.user_agent else "",
@@ -63,7 +81,7 @@ def notify(*, user: AbstractBaseUser, event: SecurityEvent, extra: dict | None =
         partial(
             send_security_notice.enqueue,
             template=template,
-            to=address,
+            to=to,
             user_id=user.pk,
             context=context,
         )

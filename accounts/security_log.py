@@ -181,6 +181,12 @@ def on_user_logged_in(sender, *, request: HttpRequest | None, user, **kwargs) ->
 def on_user_login_failed(
     sender, *, credentials: dict, request: HttpRequest | None = None, **kwargs
 ) -> None:
+    # Refused by a lock before any password was checked: not a wrong password (the
+    # lock itself is the news), and a locked-out guesser cannot flood the log.
+    if request is not None and getattr(
+        request, twofactor_services.AUTHENTICATION_THROTTLED_ATTR, False
+    ):
+        return
     # Django has already replaced the password in `credentials` with stars.
     username = normalize_email_address(str(credentials.get("username") or ""))
     if not username:

@@ -64,3 +64,24 @@ def send_password_reset(*, email: str, domain: str, use_https: bool) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         extra_email_context={"product_name": settings.PRODUCT_NAME},
     )
+
+
+@task()
+def delete_sessions_of(*, user_id: int) -> int:
+    """Delete the stored sessions of one user (a closed account); returns how many.
+
+    They are already void (the account's session hash changed); this removes the
+    rows. Database sessions are not indexed by user, so every live one is read:
+    work for the worker, never for a request.
+    """
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    doomed = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if session.get_decoded().get(SESSION_KEY) == str(user_id)
+    ]
+    Session.objects.filter(pk__in=doomed).delete()
+    return len(doomed)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import security_views, staff_views, views
+from accounts import profile_views, security_views, staff_views, views
 
 app_name = "accounts"
 
@@ -8,6 +8,12 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
+    path("profile/details/", profile_views.edit_details, name="edit_details"),
+    path("profile/password/", profile_views.change_password, name="change_password"),
+    path("profile/email/", profile_views.change_email, name="change_email"),
+    path("profile/email/<str:token>/", profile_views.confirm_email, name="confirm_email"),
+    path("profile/delete/", profile_views.close_account, name="close_account"),
+    path("closed/", profile_views.account_closed, name="account_closed"),
     path("security/", security_views.my_security_history, name="security_history"),
     path(
         "users/<int:pk>/security/",

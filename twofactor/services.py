@@ -241,6 +241,17 @@ def disable_two_factor(*, user: AbstractBaseUser) -> None:
             signals.two_factor_disabled.send(sender=type(user), user=user, actor=None, reason="")
 
 
+def delete_second_factors(*, user: AbstractBaseUser) -> None:
+    """Remove every second factor of an account that is being closed.
+
+    No signal: nothing about the account's 2FA changed that its owner needs to
+    hear of separately; the caller records and announces the closing itself.
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCode.objects.filter(user=user).delete()
+
+
 def reset_two_factor(
     *, user: AbstractBaseUser, actor: AbstractBaseUser | None, reason: str
 ) -> None:

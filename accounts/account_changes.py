@@ -1,0 +1,193 @@
+"""The changes a user makes to their own account on My profile. Each one is atomic.
+
+Views call these after "confirm it's you" and turn the exceptions into messages.
+Every change is written to the security log and announced by e-mail (queued as
+a task after the commit, see accounts.notifications).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core import signing
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import notifications, security_log, sign_out
+from accounts.models import EmailChange, SecurityEvent, normalize_email_address
+from accounts.tasks import delete_sessions_of
+from twofactor import services as twofactor_services
+
+Kind = SecurityEvent.Kind
+
+EMAIL_CHANGE_TTL = timedelta(hours=24)
+EMAIL_CHANGE_SALT = "accounts.account_changes.email_change"
+NAME_MAX_LENGTH = get_user_model()._meta.get_field("name").max_length
+
+
+class AccountChangeError(Exception):
+    """Base class: a refusal the user can understand, never a server error."""
+
+
+class AddressTaken(AccountChangeError):
+    pass
+
+
+class SameAddress(AccountChangeError):
+    pass
+
+
+class LinkInvalid(AccountChangeError):
+    """Tampered with, expired, replaced by a newer request, or already used."""
+
+
+class LinkForAnotherAccount(AccountChangeError):
+    pass
+
+
+class LastSuperuser(AccountChangeError):
+    pass
+
+
+# --- Name ---------------------------------------------------------------------------
+def change_name(*, user: AbstractBaseUser, name: str) -> bool:
+    """Set the display name (trimmed); False when nothing changed."""
+    name = " ".join(name.split())[:NAME_MAX_LENGTH]
+    if name == user.name:
+        return False
+    with transaction.atomic():
+        user.name = name
+        user.save(update_fields=["name"])
+        event = security_log.record_event(user=user, kind=Kind.NAME_CHANGED)
+        notifications.notify(user=user, event=event)
+    return True
+
+
+# --- E-mail address -------------------------------------------------------------------
+def address_is_taken(email: str, *, except_user: AbstractBaseUser | None = None) -> bool:
+    users = get_user_model()._default_manager.filter(email=normalize_email_address(email))
+    if except_user is not None:
+        users = users.exclude(pk=except_user.pk)
+    return users.exists()
+
+
+def request_email_change(
+    *, user: AbstractBaseUser, new_email: str, link_for: Callable[[str], str]
+) -> str:
+    """Record the request and mail a confirmation link to the new address; returns the token.
+
+    `link_for(token)` is the absolute URL of the confirmation page (the view knows the host).
+
+    The old address keeps logging in until the link is opened. A new request
+    replaces every earlier one (their links stop working).
+    """
+    new_email = normalize_email_address(new_email)
+    if new_email == user.email:
+        raise SameAddress
+    if address_is_taken(new_email, except_user=user):
+        raise AddressTaken
+    with transaction.atomic():
+        EmailChange.objects.filter(user=user, confirmed_at__isnull=True).delete()
+        change = EmailChange.objects.create(user=user, new_email=new_email)
+        token = signing.dumps({"change": change.pk, "user": user.pk}, salt=EMAIL_CHANGE_SALT)
+        event = security_log.record_event(
+            user=user, kind=Kind.EMAIL_CHANGE_REQUESTED, detail=f"to {new_email}"
+        )
+        notifications.notify_address(
+            to=new_email, template="email_change_confirm", event=event, user=user,
+            extra={"link": link_for(token), "new_email": new_email},
+        )  # fmt: skip
+    return token
+
+
+@dataclass(frozen=True)
+class ConfirmedChange:
+    old_email: str
+    new_email: str
+
+
+def confirm_email_change(
+    *, user: AbstractBaseUser, token: str, now: datetime | None = None
+) -> ConfirmedChange:
+    """Move `user` (who opened the link, logged in) to the address the link confirms.
+
+    One conditional UPDATE marks the request used, so two openings of the same
+    link at once change the address once.
+    """
+    now = now or timezone.now()
+    try:
+        payload = signing.loads(
+            token, salt=EMAIL_CHANGE_SALT, max_age=int(EMAIL_CHANGE_TTL.total_seconds())
+        )
+    except signing.BadSignature:  # SignatureExpired is one too
+        raise LinkInvalid from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("change"), int):
+        raise LinkInvalid
+    if payload.get("user") != user.pk:
+        raise LinkForAnotherAccount
+    with transaction.atomic():
+        change = EmailChange.objects.filter(
+            pk=payload["change"], user=user, created_at__gt=now - EMAIL_CHANGE_TTL
+        ).first()
+        if change is None or change.confirmed_at is not None:
+            raise LinkInvalid
+        claimed = EmailChange.objects.filter(pk=change.pk, confirmed_at__isnull=True).update(
+            confirmed_at=now
+        )
+        if not claimed:
+            raise LinkInvalid  # the other of two simultaneous openings won
+        if address_is_taken(change.new_email, except_user=user):
+            transaction.set_rollback(True)
+            raise AddressTaken
+        old_email = user.email
+        user.email = change.new_email
+        user.save(update_fields=["email"])
+        event = security_log.record_event(
+            user=user, kind=Kind.EMAIL_CHANGED, detail=f"from {old_email} to {change.new_email}"
+        )
+        notifications.notify(user=user, event=event, extra={"new_email": change.new_email})
+        # The old address is told too, with the way to support: it may not have been them.
+        notifications.notify_address(
+            to=old_email, template="email_changed_old_address", event=event, user=user,
+            extra={"new_email": change.new_email, "old_email": old_email},
+        )  # fmt: skip
+    return ConfirmedChange(old_email=old_email, new_email=change.new_email)
+
+
+# --- Closing the account --------------------------------------------------------------
+def close_account(*, user: AbstractBaseUser) -> None:
+    """Remove what the account holds and keep its security log, anonymised.
+
+    The row stays (the log's events point at it) but names nobody: no e-mail
+    address, no name, no usable password, inactive. Its second factors, pending
+    e-mail changes and sessions go; the goodbye mail goes to the old address.
+    """
+    User = get_user_model()
+    with transaction.atomic():
+        locked = User._default_manager.select_for_update().get(pk=user.pk)
+        if locked.is_superuser and not (
+            User._default_manager.filter(is_superuser=True, is_active=True)
+            .exclude(pk=user.pk)
+            .exists()
+        ):
+            raise LastSuperuser
+        address, name = locked.email, locked.get_short_name()
+        event = security_log.record_event(user=locked, kind=Kind.ACCOUNT_CLOSED)
+        notifications.notify_address(
+            to=address, template="account_closed", event=event, user=locked,
+            extra={"name": name},
+        )  # fmt: skip
+        twofactor_services.delete_second_factors(user=locked)
+        EmailChange.objects.filter(user=locked).delete()
+        locked.email = f"closed-{locked.pk}@accounts.invalid"
+        locked.name = ""
+        locked.is_active = locked.is_staff = locked.is_superuser = False
+        locked.set_unusable_password()
+        locked.save()
+        locked.groups.clear()
+        locked.user_permissions.clear()
+        sign_out.end_all_sessions(user=locked)
+        user_id = locked.pk
+        transaction.on_commit(lambda: delete_sessions_of.enqueue(user_id=user_id))

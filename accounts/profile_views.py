@@ -1,0 +1,150 @@
+"""My profile's own actions: edit details, change password, change email, close the account.
+
+Each is a dialog with htmx and a page of its own without JavaScript (the same
+template), behind "confirm it's you" (twofactor's sudo mode), recorded in the
+security log and announced by e-mail (accounts.account_changes does both).
+"""
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth import logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts import account_changes
+from accounts.forms import ChangeEmailForm, ChangePasswordForm, CloseAccountForm, DetailsForm
+from twofactor.views import sudo_required
+
+
+def profile_action(title: str) -> Callable:
+    """The decorators of every action: logged in, no cache, CSRF, sudo, secrets hidden."""
+
+    def decorate(view: Callable) -> Callable:
+        view = sudo_required(title=title)(view)
+        view = require_http_methods(["GET", "POST"])(view)
+        view = never_cache(csrf_protect(view))
+        view = sensitive_post_parameters(
+            "password", "code", "old_password", "new_password1", "new_password2"
+        )(view)
+        return login_required(view)
+
+    return decorate
+
+
+def _back_to_profile(request: HttpRequest) -> HttpResponse:
+    # A full reload for htmx, so Your details and the messages show the change.
+    url = reverse("accounts:profile")
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@profile_action("Edit details")
+def edit_details(request: HttpRequest) -> HttpResponse:
+    form = DetailsForm(request.POST or None, initial={"name": request.user.name})
+    if request.method == "POST" and form.is_valid():
+        if account_changes.change_name(user=request.user, name=form.cleaned_data["name"]):
+            messages.success(request, "Your details are saved.")
+        return _back_to_profile(request)
+    return render(request, "accounts/edit_details.html", {"form": form})
+
+
+@profile_action("Change password")
+def change_password(request: HttpRequest) -> HttpResponse:
+    form = ChangePasswordForm(request.user, request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        # The save ends every other session (the session hash follows the password)
+        # and voids half-finished logins; this session goes on under a new key.
+        form.save()
+        update_session_auth_hash(request, form.user)
+        messages.success(request, "Your password is changed. Other browsers were signed out.")
+        return _back_to_profile(request)
+    return render(request, "accounts/change_password.html", {"form": form})
+
+
+@profile_action("Change email")
+def change_email(request: HttpRequest) -> HttpResponse:
+    form = ChangeEmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        new_email = form.cleaned_data["email"]
+        try:
+            account_changes.request_email_change(
+                user=request.user,
+                new_email=new_email,
+                link_for=lambda token: request.build_absolute_uri(
+                    reverse("accounts:confirm_email", args=[token])
+                ),
+            )
+        except account_changes.SameAddress:
+            form.add_error("email", "That is already your address.")
+        except account_changes.AddressTaken:
+            form.add_error("email", "Another account uses that address. Choose another one.")
+        else:
+            context = {"new_email": new_email}
+            return render(request, "accounts/change_email_sent.html", context)
+    return render(request, "accounts/change_email.html", {"form": form})
+
+
+LINK_MESSAGES = {
+    account_changes.LinkInvalid: (
+        "This link does not work any more: it expired (links last 24 hours), was already "
+        "used, or a newer change was asked for. Ask for the change again on My profile."
+    ),
+    account_changes.LinkForAnotherAccount: (
+        "This link is for another account. Log out, and open it again logged in to the "
+        "account that asked for the change."
+    ),
+    account_changes.AddressTaken: (
+        "Another account started using that address meanwhile, so it cannot be yours. "
+        "Ask for the change again with another address."
+    ),
+}
+
+
+@login_required
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
+    """Opening the link shows a button; only pressing it (a POST) changes the address,
+    so a mail scanner or a prefetch that opens links changes nothing."""
+    if request.method == "POST":
+        try:
+            change = account_changes.confirm_email_change(user=request.user, token=token)
+        except tuple(LINK_MESSAGES) as error:
+            context = {"refusal": LINK_MESSAGES[type(error)]}
+            return render(request, "accounts/confirm_email.html", context, status=400)
+        messages.success(request, f"Your email address is now {change.new_email}.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/confirm_email.html", {"token": token})
+
+
+@profile_action("Delete account")
+def close_account(request: HttpRequest) -> HttpResponse:
+    form = CloseAccountForm(request.POST or None, user=request.user)
+    refusal = ""
+    if request.method == "POST" and form.is_valid():
+        try:
+            account_changes.close_account(user=request.user)
+        except account_changes.LastSuperuser:
+            refusal = (
+                "This is the last superuser account, so it cannot be deleted: the portal "
+                "would have no one left to manage it. Make another account a superuser first."
+            )
+        else:
+            logout(request)
+            url = reverse("accounts:account_closed")
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    context = {"form": form, "refusal": refusal}
+    return render(request, "accounts/close_account.html", context)
+
+
+@never_cache
+def account_closed(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/account_closed.html")
