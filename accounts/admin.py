@@ -20,8 +20,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import security_log
-from accounts.models import SecurityEvent, User
+from accounts import notifications, security_log
+from accounts.models import SecurityEvent, User, may_manage
 from twofactor import queries as twofactor_queries
 from twofactor.models import two_factor_active_q
 from twofactor.views import sudo_required
@@ -172,15 +172,30 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
         return readonly
 
     def has_change_permission(self, request, obj=None):
-        # Nor take over a superuser's account by setting its password.
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        # Nor take over a colleague's account (password, address) to gain their rights.
+        if obj is not None and not may_manage(request.user, obj):
             return False
         return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        if obj is not None and not may_manage(request.user, obj):
             return False
         return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        old_email = form.initial.get("email", "")
+        if change and "email" in form.changed_data and old_email:
+            # As on My profile: the old address hears of the move, with the way to support.
+            event = security_log.record_event(
+                user=obj, kind=Kind.EMAIL_CHANGED, actor=request.user,
+                detail=f"from {old_email} to {obj.email}",
+            )  # fmt: skip
+            notifications.notify(user=obj, event=event, extra={"new_email": obj.email})
+            notifications.notify_address(
+                to=old_email, template="email_changed_old_address", event=event, user=obj,
+                extra={"new_email": obj.email, "old_email": old_email},
+            )  # fmt: skip
 
     def user_change_password(self, request, id, form_url=""):
         return self._after_proof(

@@ -53,6 +53,16 @@ class UserManager(BaseUserManager["User"]):
         return self.get(email=normalize_email_address(username))
 
 
+def may_manage(actor: AbstractBaseUser, target: AbstractBaseUser) -> bool:
+    """May `actor` change, reset or delete `target`'s account (not their own)?
+
+    Superusers manage anyone; other staff (support) only customers. A staff
+    target may hold rights the actor lacks: taking over their password, address
+    or second factor would hand the actor those rights.
+    """
+    return actor.is_superuser or not (target.is_staff or target.is_superuser)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     email = models.EmailField("email", max_length=254, unique=True)
     name = models.CharField("name", max_length=150, blank=True)

@@ -22,6 +22,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import user_list
 from accounts.forms import ResetTwoFactorForm, UserListForm
+from accounts.models import may_manage
 from twofactor import services as twofactor_services
 from twofactor.forms import second_factor_way_in
 from twofactor.views import sudo_required
@@ -180,9 +181,10 @@ def _reset_refusal(*, actor, target) -> str:
             "You cannot reset your own two-factor authentication here. "
             "Use Disable 2FA on your profile."
         )
-    if target.is_superuser and not actor.is_superuser:
-        # Support may help customers, not strip an administrator's second factor.
-        return "Only a superuser can reset the two-factor authentication of a superuser."
+    if not may_manage(actor, target):
+        # Support may help customers, not strip a colleague's (or an administrator's)
+        # second factor: that colleague may hold rights the actor does not.
+        return "Only a superuser can reset the two-factor authentication of a staff member."
     return ""
 
 

@@ -369,3 +369,32 @@ def test_only_superusers_change_groups(support_admin, support):
     )
     assert response.status_code == 403
     assert support.permissions.count() == 1
+
+
+def test_support_cannot_take_over_a_colleague(support_admin, make_user, enrolled, log_in_verified):
+    # A colleague may hold rights support lacks: no password, address or delete for them.
+    manager = make_user("mgr@example.com", name="Max Manager", is_staff=True)
+    manager.user_permissions.add(permission("delete_user"))
+    confirm_its_me(support_admin, f"{USERS}{support_admin.agent.pk}/change/")
+    for url in (f"{USERS}{manager.pk}/change/", f"{USERS}{manager.pk}/password/"):
+        response = support_admin.post(
+            url, {**change_data(manager), "email": "agent+mgr@example.com",
+                  "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        )  # fmt: skip
+        assert response.status_code == 403
+    assert support_admin.post(f"{USERS}{manager.pk}/delete/", {"post": "yes"}).status_code == 403
+    manager.refresh_from_db()
+    assert manager.email == "mgr@example.com" and manager.check_password(PASSWORD)
+
+
+def test_an_address_changed_in_the_admin_is_told_to_the_old_address(
+    admin_client, ann, mailoutbox, django_capture_on_commit_callbacks
+):
+    url = f"{USERS}{ann.pk}/change/"
+    confirm_its_me(admin_client, url)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, change_data(ann, email="ann.other@example.com"))
+    assert response.status_code == 302
+    assert sorted(m.to[0] for m in mailoutbox) == ["ann.other@example.com", "ann@example.com"]
+    event = SecurityEvent.objects.get(user=ann, kind=Kind.EMAIL_CHANGED)
+    assert event.actor.email == "root@example.com"

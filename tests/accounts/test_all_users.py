@@ -628,3 +628,23 @@ def test_a_user_whose_code_entry_is_locked_shows_locked_until(staff_client, make
     assert f"Locked until {timezone.localtime(until):%H:%M} UTC" in page
     TOTPDevice.objects.filter(user=ann).update(locked_until=timezone.now() - timedelta(seconds=1))
     assert "Locked until" not in staff_client.get("/accounts/users/").content.decode()
+
+
+def test_support_cannot_reset_a_colleagues_2fa(
+    client, reset_staff, make_user, enrolled, log_in_verified
+):
+    colleague = make_user("colleague@example.com", name="Cole League", is_staff=True)
+    enrolled(colleague)
+    log_in_verified(client, reset_staff)
+    session = client.session
+    session[services.SUDO_SESSION_KEY] = {
+        "user_id": str(reset_staff.pk),
+        "at": timezone.now().timestamp(),
+    }
+    session.save()
+    response = client.post(f"/accounts/users/{colleague.pk}/reset-2fa/", {"reason": "lost phone"})
+    assert (
+        "Only a superuser can reset the two-factor authentication of a staff member."
+        in response.content.decode()
+    )
+    assert services.is_two_factor_enabled(user=colleague)
