@@ -31,6 +31,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
 
 from accounts import device_cookies, rate_windows
 from accounts.rate_windows import Rate, Window
@@ -53,6 +54,13 @@ def client_network(request: HttpRequest) -> str:
     return str(parsed)
 
 
+def _network_tag(request: HttpRequest) -> str:
+    # Hashed: a fixed length whatever the network text is, and no address kept in clear.
+    return salted_hmac(
+        "accounts.login_throttle.network", client_network(request), algorithm="sha256"
+    ).hexdigest()[:32]
+
+
 def _password_windows(request: HttpRequest, username: str | None) -> list[Window]:
     account = device_cookies.account_tag(username)
     token = device_cookies.device_token(request, email=username)
@@ -62,7 +70,7 @@ def _password_windows(request: HttpRequest, username: str | None) -> list[Window
     return [
         Window(f"account:{account}", Rate.parse(settings.LOGIN_FAILURE_RATE_PER_ACCOUNT), account),
         Window(
-            f"network:{client_network(request)}",
+            f"network:{_network_tag(request)}",
             Rate.parse(settings.LOGIN_FAILURE_RATE_PER_NETWORK),
         ),
     ]
@@ -145,7 +153,7 @@ def is_reset_mail_allowed(request: HttpRequest, email: str) -> bool:
                 account,
             ),
             Window(
-                f"reset-mail-net:{client_network(request)}",
+                f"reset-mail-net:{_network_tag(request)}",
                 Rate.parse(settings.RESET_MAIL_RATE_PER_NETWORK),
             ),
         ]

@@ -24,7 +24,24 @@ def client_ip(request: HttpRequest) -> str:
     ]
     if len(forwarded) < hops:
         return _unmapped(remote_addr)
-    return _unmapped(forwarded[-hops])
+    # What a proxy wrote may carry a port ("203.0.113.9:51234", "[2001:db8::1]:443")
+    # or be no address at all ("unknown"): only a real address counts, else the peer.
+    return _unmapped(_bare_address(forwarded[-hops]) or remote_addr)
+
+
+def _bare_address(entry: str) -> str:
+    """The IP address in a forwarded entry, without brackets or port; "" if there is none."""
+    candidates = [entry]
+    if entry.startswith("[") and "]" in entry:
+        candidates.append(entry[1 : entry.index("]")])
+    elif entry.count(":") == 1:  # IPv4 with a port (an IPv6 address has several colons)
+        candidates.append(entry.split(":", 1)[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return ""
 
 
 def _unmapped(address: str) -> str:

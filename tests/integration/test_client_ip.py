@@ -1,5 +1,6 @@
 """X-Forwarded-For is a client-writable header: trusted only for the configured proxy hops."""
 
+import pytest
 from django.test import RequestFactory
 
 from portal.client_ip import client_ip
@@ -87,3 +88,26 @@ def test_behind_a_trusted_proxy_the_lock_follows_the_real_client(client, user, s
     )
     assert locked.status_code == 429
     assert elsewhere.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "client"),
+    [
+        ("203.0.113.9:51234", "203.0.113.9"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("unknown", "10.0.0.2"),
+        ("x" * 300, "10.0.0.2"),
+    ],
+)
+def test_a_forwarded_entry_counts_only_as_a_bare_address(rf, settings, forwarded, client):
+    settings.TRUSTED_PROXY_COUNT = 1
+    assert client_ip(request_from(rf, "10.0.0.2", forwarded)) == client
+
+
+def test_a_long_junk_forwarded_entry_is_no_server_error(client, user, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    response = client.post(
+        LOGIN, {"username": user.email, "password": "wrong"}, HTTP_X_FORWARDED_FOR="y" * 300
+    )
+    assert response.status_code == 200
