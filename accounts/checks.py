@@ -38,6 +38,15 @@ def check_email_delivery(app_configs, **kwargs) -> list[CheckMessage]:
                 id="accounts.W003",
             )
         )
+    if not settings.SITE_URL.startswith(("https://", "http://")):
+        messages.append(
+            Warning(
+                "SITE_URL is not set: links in e-mails (password reset, e-mail change) would "
+                "take their host from the request's Host header, which the client chooses.",
+                hint="Set SITE_URL to the portal's public address, e.g. https://portal.example.com.",
+                id="accounts.W005",
+            )
+        )
     if not (settings.SUPPORT_URL or settings.SUPPORT_EMAIL):
         messages.append(
             Warning(

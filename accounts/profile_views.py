@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import account_changes
 from accounts.forms import ChangeEmailForm, ChangePasswordForm, CloseAccountForm, DetailsForm
+from portal import site
 from twofactor.views import sudo_required
 
 
@@ -77,8 +78,8 @@ def change_email(request: HttpRequest) -> HttpResponse:
             account_changes.request_email_change(
                 user=request.user,
                 new_email=new_email,
-                link_for=lambda token: request.build_absolute_uri(
-                    reverse("accounts:confirm_email", args=[token])
+                link_for=lambda token: site.absolute_url(
+                    request, reverse("accounts:confirm_email", args=[token])
                 ),
             )
         except account_changes.SameAddress:

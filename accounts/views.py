@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from accounts import login_throttle, security_log, tasks
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm
 from accounts.models import normalize_email_address
+from portal import site
 from twofactor import services as twofactor_services
 
 
@@ -75,11 +76,9 @@ class PasswordResetView(auth_views.PasswordResetView):
         # address up, so known and unknown addresses cost this request the same.
         email = form.cleaned_data["email"]
         if login_throttle.is_reset_mail_allowed(self.request, email):
+            domain, use_https = site.domain_and_scheme(self.request)
             task = partial(
-                tasks.send_password_reset.enqueue,
-                email=email,
-                domain=self.request.get_host(),
-                use_https=self.request.is_secure(),
+                tasks.send_password_reset.enqueue, email=email, domain=domain, use_https=use_https
             )
             transaction.on_commit(task)
         return redirect(self.get_success_url())

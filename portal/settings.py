@@ -300,6 +300,9 @@ PRODUCT_NAME = "Customer Portal"
 # "Contact support" on the pages (a help page, else a mailto:) and in security e-mails.
 # check --deploy warns when neither is set (accounts.W004).
 SUPPORT_URL = os.environ.get("SUPPORT_URL", "")
+# The portal's public address for links in e-mails, e.g. https://portal.example.com
+# (portal/site.py). check --deploy warns without it (accounts.W005).
+SITE_URL = os.environ.get("SITE_URL", "")
 SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@localhost" if DEBUG else "")
 
 # Security log: events older than this are deleted by `manage.py prune_security_events`.

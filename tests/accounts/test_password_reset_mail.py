@@ -110,3 +110,11 @@ def test_an_unknown_address_gets_the_same_page_and_no_mail(db, clock, ask, mailo
     response = ask("nobody@example.com")
     assert (response.status_code, response["Location"]) == (302, SENT_URL)
     assert mailoutbox == []
+
+
+def test_the_reset_link_uses_site_url_not_the_host_header(user, clock, ask, mailoutbox, settings):
+    settings.SITE_URL = "https://portal.example.com"
+    with_port = Client(HTTP_HOST="testserver:31337")
+    ask(user.email, client=with_port)
+    assert "https://portal.example.com/accounts/password-reset/" in mailoutbox[0].body
+    assert "31337" not in mailoutbox[0].body + mailoutbox[0].subject

@@ -71,6 +71,7 @@ SMTP_ENV = {
     "EMAIL_PORT": "2525",
     "DEFAULT_FROM_EMAIL": "Customer Portal <no-reply@portal.example.com>",
     "SUPPORT_EMAIL": "support@portal.example.com",
+    "SITE_URL": "https://portal.example.com",  # links in e-mails
 }
 
 

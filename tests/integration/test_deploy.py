@@ -266,3 +266,10 @@ def test_no_support_contact_fails_the_deploy_check():
     result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode != 0
     assert "accounts.W004" in result.stderr + result.stdout
+
+
+def test_no_site_url_fails_the_deploy_check():
+    env = production(SITE_URL="")
+    result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode != 0
+    assert "accounts.W005" in result.stderr + result.stdout
