@@ -63,6 +63,9 @@ class BackupCode(models.Model):
     )
     code_hash = models.CharField(max_length=255)
     used_at = models.DateTimeField(null=True, blank=True)
+    # When the set was shown (once): claimed by one UPDATE, so two pages opened at
+    # once in one session cannot both show it.
+    shown_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -322,8 +322,11 @@ class NewBackupCodes:
     at_enrollment: bool
 
 
-def take_new_backup_codes(*, session: MutableMapping[str, Any]) -> NewBackupCodes | None:
-    """The codes stashed for this page, once: a reload finds None."""
+def take_new_backup_codes(
+    *, user: AbstractBaseUser, session: MutableMapping[str, Any], now: datetime | None = None
+) -> NewBackupCodes | None:
+    """The codes stashed for this page, once: a reload, or a second request at the same
+    moment (each has its own copy of the session), finds None."""
     token = session.pop(NEW_BACKUP_CODES_SESSION_KEY, None)
     if not isinstance(token, str):
         return None
@@ -332,6 +335,11 @@ def take_new_backup_codes(*, session: MutableMapping[str, Any]) -> NewBackupCode
             crypto.decrypt_secret(token, ttl=int(NEW_BACKUP_CODES_TTL.total_seconds()))
         )
     except (crypto.InvalidToken, ValueError):
+        return None
+    claimed = BackupCode.objects.filter(user=user, shown_at__isnull=True).update(
+        shown_at=now or timezone.now()
+    )
+    if not claimed:
         return None
     return NewBackupCodes(codes=payload["codes"], at_enrollment=payload["at_enrollment"])
 

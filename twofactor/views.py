@@ -194,7 +194,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET"])
 def new_backup_codes(request: HttpRequest) -> HttpResponse:
     """The new codes, shown once; afterwards the page says so and offers a new set."""
-    new = services.take_new_backup_codes(session=request.session)
+    new = services.take_new_backup_codes(user=request.user, session=request.session)
     if new is None:
         if not services.is_two_factor_enabled(user=request.user):
             return _done(request)

@@ -319,3 +319,15 @@ def test_ten_simultaneous_uses_of_one_code_succeed_once(user_with_totp):
     assert len(outcomes) == 10
     assert outcomes.count("accepted") == 1
     assert BackupCode.objects.filter(user=user, used_at__isnull=False).count() == 1
+
+
+def test_two_pages_opened_at_once_show_new_codes_once(in_sudo, active_user):
+    from django.contrib.sessions.backends.db import SessionStore
+
+    in_sudo.post(BACKUP_URL, {"generate": "1"})
+    # Two requests that loaded the same session before either saved it.
+    key = in_sudo.session.session_key
+    first, second = SessionStore(session_key=key), SessionStore(session_key=key)
+    user = active_user[0]
+    assert services.take_new_backup_codes(user=user, session=first) is not None
+    assert services.take_new_backup_codes(user=user, session=second) is None
