@@ -1,5 +1,6 @@
 from functools import partial
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -47,7 +48,13 @@ class LoginView(auth_views.LoginView):
 class LogoutView(auth_views.LogoutView):
     # Django's LogoutView accepts POST only: a GET (an <img src> on another
     # site, a prefetch) cannot log anyone out.
-    pass
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:  # said on the login page that follows (a new, empty session)
+            messages.info(request, "You are logged out.")
+        return response
 
 
 @login_required

@@ -5,9 +5,8 @@ from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import resolve_url
+from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views import csrf
 from django_htmx.http import HttpResponseClientRedirect
 
 
@@ -49,10 +48,10 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """CSRF_FAILURE_VIEW: htmx reloads the page (it would not swap a 403 into a dialog).
 
     A stale token (the user logged in again in another tab) then gets a fresh one
-    with the reloaded page; without htmx this is Django's own 403 page.
+    with the reloaded page; without htmx, a page that says what happened.
     """
     if request.headers.get("HX-Request") == "true":
         response = HttpResponse(status=403)
         response["HX-Refresh"] = "true"
         return response
-    return csrf.csrf_failure(request, reason=reason)
+    return render(request, "403_csrf.html", status=403)

@@ -34,9 +34,11 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
         return (
             "This setup has expired (it lasts 10 minutes), or was started again in another "
             "browser, so the QR code you scanned will not work. Delete the entry you just "
-            "added in your authenticator app, then scan the new QR code below and enter "
-            "the code it gives."
+            "added in your authenticator app, then scan the new QR code on this page and "
+            "enter the code it gives."
         )
+    if isinstance(error, services.InvalidBackupCode):
+        return "That backup code is not right, or it was already used: each one works once."
     return "That code is not right. Check your authenticator app and try again."
 
 

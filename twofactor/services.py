@@ -56,6 +56,10 @@ class InvalidCode(TwoFactorError):
     pass
 
 
+class InvalidBackupCode(InvalidCode):
+    """Not one of the account's unused backup codes (wrong, or already spent)."""
+
+
 class CodeReplayed(InvalidCode):
     """The code's time step was already used (by this login or an earlier one)."""
 
@@ -468,13 +472,13 @@ def _check_backup_code(
     normalized = otp.normalize_backup_code(code)
     reference = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
     if normalized is None or reference is None:
-        return None, InvalidCode()
+        return None, InvalidBackupCode()
     code_hash = otp.hash_backup_code_like(normalized, reference=reference)
     spent = BackupCode.objects.filter(user=user, code_hash=code_hash, used_at__isnull=True).update(
         used_at=now
     )
     if spent != 1:
-        return None, InvalidCode()
+        return None, InvalidBackupCode()
     remaining = unused_backup_code_count(user=user)
     return Verification(method=METHOD_BACKUP, remaining_backup_codes=remaining), None
 

@@ -10,6 +10,9 @@
     var dialogs = (root || document).querySelectorAll("dialog.modal:not([open])");
     dialogs.forEach(function (dialog) {
       dialog.addEventListener("close", function () {
+        // Closed after new codes were shown: the page behind (the count, the activity)
+        // is out of date, so it is loaded again, as Done would.
+        if (dialog.querySelector("[data-requires-confirmation]")) { window.location.reload(); return; }
         dialog.remove();
         if (opener && document.contains(opener)) { opener.focus(); }
       });
@@ -80,7 +83,7 @@
     if (dialog) {
       // A status line ("Copied to the clipboard.") was about the step before.
       var status = dialog.querySelector(".modal-body > .messages");
-      if (status) { status.textContent = ""; }
+      if (status) { status.textContent = ""; status.classList.remove("is-warning"); }
       var heading = dialog.querySelector("[data-focus-on-swap]");
       if (heading) { heading.focus(); }
       dialog.scrollTop = 0;
@@ -92,7 +95,10 @@
     var box = card && card.querySelector("input[name=stored]");
     if (box && !box.checked) {
       var status = dialog.querySelector("[role=status]");
-      if (status) { status.textContent = "Tick \u201cI have stored these codes\u201d before closing."; }
+      if (status) {
+        status.textContent = "Tick \u201cI have stored these codes\u201d before closing.";
+        status.classList.add("is-warning");  // a reminder: warning styling
+      }
       box.focus();
       return true;
     }

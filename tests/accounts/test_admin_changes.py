@@ -398,3 +398,12 @@ def test_an_address_changed_in_the_admin_is_told_to_the_old_address(
     assert sorted(m.to[0] for m in mailoutbox) == ["ann.other@example.com", "ann@example.com"]
     event = SecurityEvent.objects.get(user=ann, kind=Kind.EMAIL_CHANGED)
     assert event.actor.email == "root@example.com"
+
+
+def test_confirm_its_you_as_a_page_of_its_own_posts_plainly(admin_client, ann):
+    # In the admin the question is a whole page: an htmx post would swap the admin's
+    # change form into a dialog card that is not there (a blank page).
+    html = admin_client.get(f"{USERS}{ann.pk}/change/").content.decode()
+    assert CONFIRM in html and "hx-post" not in html
+    dialog = admin_client.get(f"{USERS}{ann.pk}/change/", HTTP_HX_REQUEST="true")
+    assert "hx-post" in dialog.content.decode()

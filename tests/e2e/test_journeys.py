@@ -224,7 +224,9 @@ def test_backup_code_logs_in_once_and_is_refused_the_second_time(
     steps.log_out(page)
     steps.log_in_with_password(page, user.email)
     steps.enter_login_code(page, codes[0])
-    expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
+    expect(page.get_by_role("alert")).to_contain_text(
+        "That backup code is not right, or it was already used"
+    )
     expect(page.get_by_role("button", name="Account menu")).to_have_count(0)
     step_shots(page, "backup-login-2-refused")
 

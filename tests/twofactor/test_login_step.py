@@ -283,7 +283,7 @@ def test_reused_backup_code_is_refused(ann):
     password_step(second, user)
     response = code_step(second, codes[0].upper())  # same code, typed differently
     assert response.status_code == 200
-    assert "That code is not right." in text(response)
+    assert "That backup code is not right, or it was already used" in text(response)
     assert logged_in_as(second) is None
 
 
