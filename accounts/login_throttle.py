@@ -15,9 +15,8 @@ limits say nothing about which accounts exist. A completed password reset
 lifts every lock of the account.
 
 The limits hold for every password check, not only the login page: the
-ThrottleBackend below refuses inside authenticate() (so "confirm it's you"
-before a 2FA change is limited too), and failures are counted from Django's
-user_login_failed signal, which every failed authenticate() sends.
+ThrottleBackend below is the password check (Django's ModelBackend with the
+limits around it), so "confirm it's you" and Change password are limited too.
 
 Everything lives in the database (accounts.rate_windows), so the limits hold
 on every app server, through a cache flush and while Redis is down.
@@ -27,7 +26,8 @@ import ipaddress
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import PermissionDenied
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -82,47 +82,39 @@ def blocked_until(request: HttpRequest, *, username: str | None) -> datetime | N
     return rate_windows.blocked_until([window.key for window in windows])
 
 
-def record_failure(request: HttpRequest, *, username: str | None) -> None:
-    for window in _password_windows(request, username):
-        rate_windows.count_failure(window)
-
-
 def lift_account_locks(*, email: str) -> None:
     """After a completed password reset: the owner proved the mailbox; every lock goes."""
     rate_windows.forget_account(device_cookies.account_tag(email))
 
 
-class ThrottleBackend:
-    """Listed before ModelBackend: a throttled attempt is refused before any hashing.
+class ThrottleBackend(ModelBackend):
+    """Django's ModelBackend with the limits around the password check.
 
-    It never logs anyone in; raising PermissionDenied stops authenticate() at once
-    (Django then sends user_login_failed, which does not count a refused attempt).
-    Deliberately not a BaseBackend: without get_user() it can never be the backend
-    a session is tied to (the test client's force_login picks the first that has one).
+    The attempt is counted before the password is hashed (and taken back if the
+    password is right), so parallel guesses cannot all pass a check that none
+    of them has counted yet; past a limit it is refused before any hashing.
+    Every refusal raises PermissionDenied, which ends authenticate() at once:
+    no later backend checks the same password again, and Django sends
+    user_login_failed as for any failure.
     """
 
     def authenticate(
-        self, request: HttpRequest | None, username: str | None = None, **kwargs
-    ) -> None:
-        if request is None:
-            return None
-        until = blocked_until(request, username=username)
+        self, request: HttpRequest | None, username: str | None = None, password=None, **kwargs
+    ):
+        if request is None:  # no client to limit (a shell, a management command)
+            return super().authenticate(request, username, password, **kwargs)
+        windows = _password_windows(request, username)
+        until = rate_windows.reserve(windows)
         if until is not None:
             # So a page can say why, and until when (authenticate() just returns None).
             setattr(request, AUTHENTICATION_THROTTLED_ATTR, True)
             setattr(request, BLOCKED_UNTIL_ATTR, until)
             raise PermissionDenied
-        return None
-
-
-@receiver(user_login_failed, dispatch_uid="login_throttle_count_failure")
-def on_user_login_failed(
-    sender, *, credentials: dict, request: HttpRequest | None, **kwargs
-) -> None:
-    # An attempt refused by a lock is not counted again: retrying the right
-    # password while locked does not push the end of the lock back.
-    if request is not None and not getattr(request, AUTHENTICATION_THROTTLED_ATTR, False):
-        record_failure(request, username=credentials.get("username"))
+        user = super().authenticate(request, username, password, **kwargs)
+        if user is None:
+            raise PermissionDenied  # counted already; ModelBackend below must not hash again
+        rate_windows.refund(windows)
+        return user
 
 
 @receiver(user_logged_in, dispatch_uid="login_throttle_device_cookie")

@@ -2,10 +2,12 @@
 
 Two uses, one table (accounts.models.RateWindow):
 
-* failures (`count_failure`): every failure counts; the one that reaches the
-  limit blocks the key until a full period after it. While blocked, callers
-  refuse before doing any work and do not count again, so retrying during a
-  lock never pushes its end back.
+* attempts (`reserve`, then `refund` if it succeeded): an attempt is counted
+  before the work it limits (hashing a password), so requests in flight at
+  the same time cannot all slip under the limit; the one that reaches the
+  limit blocks the key until a full period after it. A blocked attempt is
+  refused and not counted, so retrying during a lock never pushes its end
+  back. (`count_failure` counts one after the fact.)
 * quotas (`take`): an action (sending an e-mail) is allowed only while every
   window it belongs to has room, and only an allowed action is counted.
 
@@ -71,6 +73,43 @@ def count_failure(window: Window, *, now: datetime | None = None) -> datetime | 
             row.blocked_until = now + window.rate.period
         row.save(update_fields=["count", "window_started_at", "blocked_until"])
         return row.blocked_until if _is_blocked(row, now) else None
+
+
+def reserve(windows: list[Window], *, now: datetime | None = None) -> datetime | None:
+    """Count one attempt in every window, unless one is blocked: then its end (counting nothing).
+
+    All rows are locked in key order for the check and the count together.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        rows = [_locked_row(window, now=now) for window in sorted(windows, key=lambda w: w.key)]
+        blocked = [row.blocked_until for row in rows if _is_blocked(row, now)]
+        if blocked:
+            return max(blocked)
+        by_key = {row.key: row for row in rows}
+        for window in windows:
+            row = by_key[window.key]
+            if row.window_started_at + window.rate.period <= now:
+                row.count, row.window_started_at, row.blocked_until = 0, now, None
+            row.count += 1
+            if row.count >= window.rate.limit:
+                row.blocked_until = now + window.rate.period
+            row.save(update_fields=["count", "window_started_at", "blocked_until"])
+    return None
+
+
+def refund(windows: list[Window], *, now: datetime | None = None) -> None:
+    """Take back a reserved attempt that turned out fine (the right password)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        for window in sorted(windows, key=lambda w: w.key):
+            row = RateWindow.objects.select_for_update().filter(key=window.key).first()
+            if row is None or row.count == 0:
+                continue
+            row.count -= 1
+            if row.count < window.rate.limit:
+                row.blocked_until = None  # the attempt that set it was no failure
+            row.save(update_fields=["count", "blocked_until"])
 
 
 def take(windows: list[Window], *, now: datetime | None = None) -> bool:

@@ -32,6 +32,13 @@ class LoginView(auth_views.LoginView):
             return render(request, "accounts/locked_out.html", {"until": until}, status=429)
         return super().post(request, *args, **kwargs)
 
+    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
+        # Refused by a lock that another request set a moment ago: say so, as above.
+        until = getattr(self.request, login_throttle.BLOCKED_UNTIL_ATTR, None)
+        if until is not None:
+            return render(self.request, "accounts/locked_out.html", {"until": until}, status=429)
+        return super().form_invalid(form)
+
     def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
         try:
             # Password right, second factor still to come: the user is NOT logged in.

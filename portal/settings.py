@@ -147,8 +147,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # --- Authentication ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
-    # Refuses before ModelBackend hashes anything: per device cookie, or per
-    # account and network for unknown browsers (accounts/login_throttle.py).
+    # The password check, with the limits around it (per device cookie, or per
+    # account and network for unknown browsers; accounts/login_throttle.py). It
+    # ends authenticate() on every refusal, so the one below never checks a
+    # password: it is listed only for sessions logged in before it was added.
     "accounts.login_throttle.ThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]

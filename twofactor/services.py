@@ -283,6 +283,21 @@ def regenerate_backup_codes(*, user: AbstractBaseUser, at_enrollment: bool = Fal
     The plain codes are returned once, for the page to show; only hashes are kept.
     `at_enrollment`: the first set, made as 2FA is turned on (said in the signal).
     """
+    codes, _marker = _regenerate(user=user, at_enrollment=at_enrollment)
+    return codes
+
+
+def regenerate_and_stash_backup_codes(
+    *, user: AbstractBaseUser, session: MutableMapping[str, Any], at_enrollment: bool = False
+) -> None:
+    """A new set, kept (encrypted) in this session for the one page that shows it."""
+    codes, marker = _regenerate(user=user, at_enrollment=at_enrollment)
+    payload = json.dumps({"codes": codes, "at_enrollment": at_enrollment, "set": marker})
+    session[NEW_BACKUP_CODES_SESSION_KEY] = crypto.encrypt_secret(payload)
+
+
+def _regenerate(*, user: AbstractBaseUser, at_enrollment: bool) -> tuple[list[str], str]:
+    """The new codes, and one of their stored hashes (the set's marker)."""
     codes = otp.generate_backup_codes()
     salt = otp.new_backup_code_salt()
     with transaction.atomic():
@@ -295,29 +310,16 @@ def regenerate_backup_codes(*, user: AbstractBaseUser, at_enrollment: bool = Fal
         if device.first() is None:
             raise NotEnrolled
         BackupCode.objects.filter(user=user).delete()
-        BackupCode.objects.bulk_create(
-            BackupCode(user=user, code_hash=otp.hash_backup_code(code, salt=salt)) for code in codes
-        )
+        rows = [BackupCode(user=user, code_hash=otp.hash_backup_code(c, salt=salt)) for c in codes]
+        BackupCode.objects.bulk_create(rows)
         signals.backup_codes_generated.send(
             sender=type(user), user=user, count=len(codes), at_enrollment=at_enrollment
         )
-    return codes
+    return codes, rows[0].code_hash
 
 
 def _lock_user_row(user: AbstractBaseUser) -> None:
     list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))
-
-
-def stash_new_backup_codes(
-    *, session: MutableMapping[str, Any], codes: list[str], at_enrollment: bool = False
-) -> None:
-    """Keep new codes for the one page that shows them (POST, redirect, GET).
-
-    Encrypted like the TOTP secrets: the session row never holds them in plain text,
-    and they are gone from it as soon as they are shown (or after 10 minutes).
-    """
-    payload = json.dumps({"codes": codes, "at_enrollment": at_enrollment})
-    session[NEW_BACKUP_CODES_SESSION_KEY] = crypto.encrypt_secret(payload)
 
 
 @dataclass(frozen=True)
@@ -340,9 +342,11 @@ def take_new_backup_codes(
         )
     except (crypto.InvalidToken, ValueError):
         return None
-    claimed = BackupCode.objects.filter(user=user, shown_at__isnull=True).update(
-        shown_at=now or timezone.now()
-    )
+    # Claimed by one UPDATE of the set's marker row: a second request at once finds it
+    # claimed, and a set replaced meanwhile (by another browser) is not shown at all.
+    claimed = BackupCode.objects.filter(
+        user=user, code_hash=payload.get("set"), shown_at__isnull=True
+    ).update(shown_at=now or timezone.now())
     if not claimed:
         return None
     return NewBackupCodes(codes=payload["codes"], at_enrollment=payload["at_enrollment"])

@@ -126,9 +126,8 @@ def enable(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, request.user)
             services.mark_session_verified(request=request)
             # Setup ends with backup codes, so nobody leaves it with none.
-            codes = services.regenerate_backup_codes(user=request.user, at_enrollment=True)
-            services.stash_new_backup_codes(
-                session=request.session, codes=codes, at_enrollment=True
+            services.regenerate_and_stash_backup_codes(
+                user=request.user, session=request.session, at_enrollment=True
             )
             # No message: the codes page says "Two-factor authentication is on" itself.
             # A plain redirect: htmx follows it inside the dialog, to the codes.
@@ -181,8 +180,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
     if not services.is_two_factor_enabled(user=request.user):
         return _done(request)
     if request.method == "POST" and "generate" in request.POST:
-        codes = services.regenerate_backup_codes(user=request.user)
-        services.stash_new_backup_codes(session=request.session, codes=codes)
+        services.regenerate_and_stash_backup_codes(user=request.user, session=request.session)
         # POST, redirect, GET: a reload or the back button never makes a new set.
         return redirect("twofactor:new_backup_codes")
     status = services.get_status(user=request.user)

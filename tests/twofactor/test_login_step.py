@@ -137,7 +137,7 @@ def test_session_after_password_step_holds_only_the_pending_login(client, ann, c
     fingerprint = pending.pop("fingerprint")
     assert pending == {
         "user_id": str(user.pk),
-        "backend": "django.contrib.auth.backends.ModelBackend",
+        "backend": "accounts.login_throttle.ThrottleBackend",
         "started_at": clock.now.timestamp(),
         "next": "/accounts/profile/?x=1",
         "device_id": device_of(user).pk,
