@@ -14,18 +14,21 @@ It is signed (a forged or edited cookie is simply ignored), HttpOnly, and names
 accounts only by an HMAC, so the cookie does not list whoever used the browser.
 """
 
+import hashlib
 import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
-from accounts.models import normalize_email_address
+from accounts.models import DeviceToken, normalize_email_address
 
 SIGNING_SALT = "accounts.device_cookies"
 MAX_ACCOUNTS = 5
+MAX_TOKENS_PER_ACCOUNT = 20
 MAX_AGE = timedelta(days=365)
 # Set on the request by the user_logged_in receiver; the middleware turns it into the cookie.
 ISSUE_ATTR = "device_cookie_account"
@@ -39,8 +42,25 @@ def account_tag(email: str | None) -> str:
 
 
 def device_token(request: HttpRequest, *, email: str | None) -> str | None:
-    """This browser's token for the account, if it has completed a login for it."""
-    return _read(request).get(account_tag(email))
+    """This browser's token for the account, if it has completed a login for it and
+    the token was not revoked since (one indexed lookup, only when the cookie names
+    the account)."""
+    tag = account_tag(email)
+    token = _read(request).get(tag)
+    if token is None:
+        return None
+    if not DeviceToken.objects.filter(account=tag, token_hash=_hash(token)).exists():
+        return None
+    return token
+
+
+def revoke_all(*, email: str) -> None:
+    """Every browser of the account is unknown again (a reset, "sign out everywhere")."""
+    DeviceToken.objects.filter(account=account_tag(email)).delete()
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def remember_login(request: HttpRequest, *, email: str) -> None:
@@ -63,6 +83,18 @@ def _read(request: HttpRequest) -> dict[str, str]:
     return tokens
 
 
+def _store(tag: str, token: str, *, replacing: str | None) -> None:
+    with transaction.atomic():
+        if replacing:
+            DeviceToken.objects.filter(account=tag, token_hash=_hash(replacing)).delete()
+        DeviceToken.objects.create(account=tag, token_hash=_hash(token))
+        # A bound per account: the oldest browsers are forgotten first.
+        stale = DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")[
+            MAX_TOKENS_PER_ACCOUNT:
+        ]
+        DeviceToken.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+
+
 class DeviceCookieMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
@@ -72,9 +104,11 @@ class DeviceCookieMiddleware:
         tag = getattr(request, ISSUE_ATTR, None)
         if tag is not None:
             tokens = _read(request)
-            tokens.pop(tag, None)
-            # A new token at every login (OWASP): a copied old cookie loses its budget.
+            old = tokens.pop(tag, None)
+            # A new token at every login (OWASP): the old one is revoked, so a copy of
+            # the old cookie loses its budget.
             tokens[tag] = secrets.token_urlsafe(16)
+            _store(tag, tokens[tag], replacing=old)
             while len(tokens) > MAX_ACCOUNTS:
                 tokens.pop(next(iter(tokens)))  # the account logged in longest ago
             response.set_cookie(

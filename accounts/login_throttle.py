@@ -83,8 +83,10 @@ def blocked_until(request: HttpRequest, *, username: str | None) -> datetime | N
 
 
 def lift_account_locks(*, email: str) -> None:
-    """After a completed password reset: the owner proved the mailbox; every lock goes."""
+    """After a completed password reset: the owner proved the mailbox; every lock goes,
+    and so does every device cookie (a stolen copy among them)."""
     rate_windows.forget_account(device_cookies.account_tag(email))
+    device_cookies.revoke_all(email=email)
 
 
 class ThrottleBackend(ModelBackend):

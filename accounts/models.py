@@ -274,3 +274,19 @@ class EmailChange(models.Model):
     def __str__(self) -> str:
         state = "confirmed" if self.confirmed_at else "pending"
         return f"E-mail change of user {self.user_id} ({state})"
+
+
+class DeviceToken(models.Model):
+    """A device cookie's token as the server knows it: only its hash, per account.
+
+    A token counts only while its row exists, so a copied cookie dies when the
+    browser it came from logs in again (the token rotates), and every token of
+    an account dies with a password reset or "sign out everywhere".
+    """
+
+    account = models.CharField(max_length=64, db_index=True)  # accounts.device_cookies.account_tag
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Device token ({self.created_at:%Y-%m-%d})"

@@ -11,6 +11,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F
 from django.dispatch import receiver
 
+from accounts import device_cookies
 from twofactor import signals as twofactor_signals
 
 
@@ -18,6 +19,8 @@ def end_all_sessions(*, user: AbstractBaseUser) -> None:
     get_user_model()._default_manager.filter(pk=user.pk).update(
         session_generation=F("session_generation") + 1
     )
+    # Signed out everywhere: no browser is "known" to the password lock any more either.
+    device_cookies.revoke_all(email=user.get_username())
     user.refresh_from_db(fields=["session_generation"])
 
 

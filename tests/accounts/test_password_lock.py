@@ -263,3 +263,41 @@ def test_old_windows_are_pruned(user, low_limits, clock):
     clock.advance(hours=23)
     assert rate_windows.prune(older_than=timedelta(days=1)) == 2  # ann's and .2's
     assert RateWindow.objects.count() == 2
+
+
+# --- Device cookies can be revoked ---------------------------------------------------------
+def copy_of(browser) -> Client:
+    thief = Client()
+    thief.cookies[settings.DEVICE_COOKIE_NAME] = browser.cookies[settings.DEVICE_COOKIE_NAME].value
+    return thief
+
+
+def test_a_copy_of_an_old_device_cookie_dies_when_the_browser_logs_in_again(
+    user, low_limits, clock
+):
+    owner = known_browser(user)
+    thief = copy_of(owner)  # copied from a shared computer, say
+    log_in(owner, user.email)  # the owner logs in again: the token rotates
+    strangers_guess(user.email, 6)
+    assert log_in(thief, user.email).status_code == 429  # just another unknown browser now
+    owner.post(LOGOUT_URL)
+    assert log_in(owner, user.email).status_code == 302
+
+
+def test_signing_out_everywhere_makes_every_browser_unknown(user, low_limits, clock):
+    from accounts.sign_out import end_all_sessions
+
+    owner = known_browser(user)
+    end_all_sessions(user=user)
+    strangers_guess(user.email, 6)
+    assert log_in(owner, user.email).status_code == 429
+
+
+def test_a_completed_password_reset_revokes_every_device_cookie(user, low_limits, clock):
+    from accounts.login_throttle import lift_account_locks
+    from accounts.models import DeviceToken
+
+    known_browser(user)
+    assert DeviceToken.objects.count() == 1
+    lift_account_locks(email=user.email)
+    assert DeviceToken.objects.count() == 0
