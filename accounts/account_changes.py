@@ -16,7 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import notifications, security_log, sign_out
-from accounts.models import EmailChange, SecurityEvent, normalize_email_address
+from accounts.models import (
+    EmailChange,
+    SecurityEvent,
+    deliverable_email_address,
+    normalize_email_address,
+)
 from accounts.tasks import delete_sessions_of
 from twofactor import services as twofactor_services
 
@@ -67,7 +72,7 @@ def change_name(*, user: AbstractBaseUser, name: str) -> bool:
 
 # --- E-mail address -------------------------------------------------------------------
 def address_is_taken(email: str, *, except_user: AbstractBaseUser | None = None) -> bool:
-    users = get_user_model()._default_manager.filter(email=normalize_email_address(email))
+    users = get_user_model()._default_manager.filter(email_key=normalize_email_address(email))
     if except_user is not None:
         users = users.exclude(pk=except_user.pk)
     return users.exists()
@@ -83,8 +88,8 @@ def request_email_change(
     The old address keeps logging in until the link is opened. A new request
     replaces every earlier one (their links stop working).
     """
-    new_email = normalize_email_address(new_email)
-    if new_email == user.email:
+    new_email = deliverable_email_address(new_email)
+    if normalize_email_address(new_email) == user.email_key:
         raise SameAddress
     if address_is_taken(new_email, except_user=user):
         raise AddressTaken

@@ -1,3 +1,4 @@
+import unicodedata
 from collections.abc import Iterator
 
 from django import forms
@@ -7,7 +8,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
 from accounts import user_list
-from accounts.models import normalize_email_address
+from accounts.models import deliverable_email_address, normalize_email_address
 from twofactor import queries as twofactor_queries
 from twofactor import services as twofactor_services
 
@@ -21,6 +22,15 @@ class NormalizedEmailField(forms.EmailField):
 
     def to_python(self, value: object) -> str:
         return normalize_email_address(super().to_python(value))
+
+
+class DeliverableEmailField(forms.EmailField):
+    """A new address to send mail to: full-width letters made plain (NFKC), trimmed,
+    the domain lower-cased, but not case-folded (accounts.models.deliverable_email_address)."""
+
+    def to_python(self, value: object) -> str:
+        text = unicodedata.normalize("NFKC", super().to_python(value))
+        return deliverable_email_address(text)
 
 
 class EmailAuthenticationForm(auth_forms.AuthenticationForm):
@@ -55,7 +65,7 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         # is ASCII-only on SQLite, and "ß" or a full-width letter must find the
         # same account on every database.
         users = get_user_model()._default_manager.filter(
-            email=normalize_email_address(email), is_active=True
+            email_key=normalize_email_address(email), is_active=True
         )
         return (user for user in users if user.has_usable_password())
 
@@ -202,7 +212,7 @@ class ChangePasswordForm(auth_forms.PasswordChangeForm):
 
 
 class ChangeEmailForm(forms.Form):
-    email = NormalizedEmailField(
+    email = DeliverableEmailField(
         label="New email",
         max_length=254,
         help_text="We send a link there. Your current address keeps working until you open it.",
@@ -224,7 +234,7 @@ class CloseAccountForm(forms.Form):
 
     def clean_email(self) -> str:
         typed = normalize_email_address(self.cleaned_data["email"])
-        if typed != self.user.email:
+        if typed != normalize_email_address(self.user.email):
             raise forms.ValidationError(
                 "That is not this account's email address. Type it exactly to confirm."
             )

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -26,13 +27,31 @@ def normalize_email_address(email: str) -> str:
     return unicodedata.normalize("NFKC", folded).strip()
 
 
-class UserManager(BaseUserManager["User"]):
+def deliverable_email_address(email: str) -> str:
+    """The address as the user gave it, for sending mail to: only trimmed, and the
+    domain lower-cased (domains are case-insensitive; a folded one may not be the
+    same domain: under IDNA 2008 "fußball.example" is not "fussball.example")."""
+    local, at, domain = (email or "").strip().rpartition("@")
+    return f"{local}{at}{domain.lower()}" if at else (email or "").strip()
+
+
+class UserQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # bulk_create skips save(): the lookup key is set here instead.
+        objs = list(objs)
+        for user in objs:
+            user.email = deliverable_email_address(user.email)
+            user.email_key = normalize_email_address(user.email)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra) -> "User":
         if not email:
             raise ValueError("An e-mail address is required.")
-        user = self.model(email=normalize_email_address(email), **extra)
+        user = self.model(email=deliverable_email_address(email), **extra)
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -50,7 +69,7 @@ class UserManager(BaseUserManager["User"]):
         return self._create_user(email, password, **extra)
 
     def get_by_natural_key(self, username: str) -> "User":
-        return self.get(email=normalize_email_address(username))
+        return self.get(email_key=normalize_email_address(username))
 
 
 def may_manage(actor: AbstractBaseUser, target: AbstractBaseUser) -> bool:
@@ -64,7 +83,10 @@ def may_manage(actor: AbstractBaseUser, target: AbstractBaseUser) -> bool:
 
 
 class User(AbstractBaseUser, PermissionsMixin):
+    # Mail goes to `email` as given; every lookup and uniqueness check uses
+    # `email_key`, its one normal form (normalize_email_address), set on save.
     email = models.EmailField("email", max_length=254, unique=True)
+    email_key = models.CharField(max_length=320, unique=True, editable=False)
     name = models.CharField("name", max_length=150, blank=True)
     is_staff = models.BooleanField("staff status", default=False)
     is_active = models.BooleanField("active", default=True)
@@ -99,10 +121,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def clean(self) -> None:
         super().clean()
-        self.email = normalize_email_address(self.email)
+        self.email = deliverable_email_address(self.email)
+        # Forms validate `email` only: another spelling of a taken address is refused
+        # here, with a message, instead of failing on email_key's unique index.
+        taken = type(self)._default_manager.filter(email_key=normalize_email_address(self.email))
+        if taken.exclude(pk=self.pk).exists():
+            raise ValidationError({"email": "A user with that email address already exists."})
 
     def save(self, *args, **kwargs) -> None:
-        self.email = normalize_email_address(self.email)
+        self.email = deliverable_email_address(self.email)
+        self.email_key = normalize_email_address(self.email)
+        if kwargs.get("update_fields") is not None and "email" in kwargs["update_fields"]:
+            kwargs["update_fields"] = [*kwargs["update_fields"], "email_key"]
         if kwargs.get("update_fields") is None and not self._state.adding:
             # session_generation is written only by accounts.sign_out's F() update: a
             # stale copy of the user saved in full (an admin form opened before a reset)

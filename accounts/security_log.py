@@ -191,7 +191,7 @@ def on_user_login_failed(
     username = normalize_email_address(str(credentials.get("username") or ""))
     if not username:
         return
-    user = get_user_model()._default_manager.filter(email=username).first()
+    user = get_user_model()._default_manager.filter(email_key=username).first()
     if user is None:
         return
     origin = origin_from_request(request) if request is not None else None

@@ -407,3 +407,14 @@ def test_confirm_its_you_as_a_page_of_its_own_posts_plainly(admin_client, ann):
     assert CONFIRM in html and "hx-post" not in html
     dialog = admin_client.get(f"{USERS}{ann.pk}/change/", HTTP_HX_REQUEST="true")
     assert "hx-post" in dialog.content.decode()
+
+
+def test_adding_another_spelling_of_a_taken_address_is_a_message_not_a_500(admin_client, ann):
+    url = f"{USERS}add/"
+    confirm_its_me(admin_client, url)
+    data = {"email": "ANN@Example.com", "name": "Twin", "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD, "usable_password": "true"}  # fmt: skip
+    response = admin_client.post(url, data)
+    assert response.status_code == 200
+    assert "A user with that email address already exists." in response.content.decode()
+    assert get_user_model().objects.count() == 2  # ann and root

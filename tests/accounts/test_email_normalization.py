@@ -50,13 +50,25 @@ def test_no_spelling_gets_an_account_of_its_own(user, variant):
     assert get_user_model().objects.count() == 1
 
 
-def test_a_folded_address_is_stored_folded(db):
-    user = get_user_model().objects.create_user("Straße@Example.com", PASSWORD)
-    assert user.email == "strasse@example.com"
+def test_an_address_is_kept_as_given_for_mail_and_folded_for_lookups(db):
+    # Folding "ß" to "ss" could send mail to another domain (IDNA 2008): mail goes to the
+    # address as given (domain lower-cased); logins and uniqueness use the folded key.
+    user = get_user_model().objects.create_user("Hans@Fußball.Example", PASSWORD)
+    assert user.email == "Hans@fußball.example"
+    assert user.email_key == "hans@fussball.example"
     response = Client().post(
-        "/accounts/login/", {"username": "STRASSE@example.com", "password": PASSWORD}
+        "/accounts/login/", {"username": "HANS@FUSSBALL.example", "password": PASSWORD}
     )
     assert response.status_code == 302
+
+
+def test_a_reset_mail_goes_to_the_address_as_given(
+    db, mailoutbox, django_capture_on_commit_callbacks
+):
+    get_user_model().objects.create_user("hans@fußball.example", PASSWORD)
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/accounts/password-reset/", {"email": "HANS@FUSSBALL.EXAMPLE"})
+    assert [m.to for m in mailoutbox] == [["hans@fußball.example"]]
 
 
 @pytest.mark.parametrize("variant", ["ＡＮＮ@example.com", "Ann@Example.COM"])
@@ -68,22 +80,23 @@ def test_the_password_reset_finds_the_account_by_any_spelling(
     assert [message.to for message in mailoutbox] == [[user.email]]
 
 
-def test_the_migration_normalises_existing_addresses(user, make_user):
-    migration = importlib.import_module("accounts.migrations.0006_rate_windows")
+def test_the_migration_gives_existing_addresses_their_key(user, make_user):
+    migration = importlib.import_module("accounts.migrations.0011_user_email_key")
     other = make_user("bob@example.com")
     User = get_user_model()
-    User.objects.filter(pk=user.pk).update(email="ＡＮＮ@Example.com")  # bypasses save()
-    User.objects.filter(pk=other.pk).update(email=" Bob@EXAMPLE.com")
-    migration.normalize_addresses(apps, None)
-    assert set(User.objects.values_list("email", flat=True)) == {
+    User.objects.filter(pk=user.pk).update(email="ＡＮＮ@Example.com", email_key="")
+    User.objects.filter(pk=other.pk).update(email=" Bob@EXAMPLE.com", email_key="x")
+    migration.fill_email_keys(apps, None)
+    assert set(User.objects.values_list("email_key", flat=True)) == {
         "ann@example.com",
         "bob@example.com",
     }
+    assert User.objects.get(pk=user.pk).email == "ＡＮＮ@Example.com"  # mail still goes there
 
 
 def test_the_migration_stops_on_two_accounts_that_fold_together(user, make_user):
-    migration = importlib.import_module("accounts.migrations.0006_rate_windows")
+    migration = importlib.import_module("accounts.migrations.0011_user_email_key")
     other = make_user("bob@example.com")
     get_user_model().objects.filter(pk=other.pk).update(email="ＡＮＮ@example.com")
     with pytest.raises(RuntimeError, match="same address"):
-        migration.normalize_addresses(apps, None)
+        migration.fill_email_keys(apps, None)

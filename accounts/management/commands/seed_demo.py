@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from accounts.models import normalize_email_address
+
 DEMO_USERS = [
     # email, name, password, is_staff
     ("admin@example.com", "Ada Admin", "demo-admin-pass", True),
@@ -26,8 +28,8 @@ BULK_PASSWORD = "demo-bulk-pass"  # noqa: S105 - printed for the demo on purpose
 BATCH_SIZE = 10_000
 _INSERT_USER_SQL = (
     "INSERT INTO accounts_user "
-    "(email, name, password, is_staff, is_superuser, is_active, date_joined) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "(email, email_key, name, password, is_staff, is_superuser, is_active, date_joined) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -40,7 +42,8 @@ def _user_rows(first: int, count: int, password_hash: str, now: datetime) -> Ite
     for index in range(first, first + count):
         # Spread over the past: sorting by "Date joined" then means something.
         joined = adapt(now - timedelta(minutes=index))
-        yield (_bulk_email(index), f"Demo User {index}", password_hash, False, False, True, joined)
+        email = _bulk_email(index)  # already in normal form: it is its own key
+        yield (email, email, f"Demo User {index}", password_hash, False, False, True, joined)
 
 
 class Command(BaseCommand):
@@ -60,7 +63,7 @@ class Command(BaseCommand):
         User = get_user_model()
         support = self._support_group()
         for email, name, password, is_staff in DEMO_USERS:
-            user = User.objects.filter(email=email).first()
+            user = User.objects.filter(email_key=normalize_email_address(email)).first()
             created = user is None
             if created:
                 # One save with the password: the security log shows no "password changed".

@@ -29,13 +29,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, email: str, reason: str, actor: str, **options) -> None:
         users = get_user_model()._default_manager
-        user = users.filter(email=normalize_email_address(email)).first()
+        user = users.filter(email_key=normalize_email_address(email)).first()
         if user is None:
             raise CommandError(f"No user with the e-mail {email}.")
         staff = None
         if actor:
             staff = users.filter(
-                email=normalize_email_address(actor), is_staff=True, is_active=True
+                email_key=normalize_email_address(actor), is_staff=True, is_active=True
             ).first()
             # The same right as Reset 2FA on All users: the record must name someone allowed.
             if staff is None or not staff.has_perm("accounts.reset_two_factor"):

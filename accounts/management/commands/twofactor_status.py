@@ -48,7 +48,9 @@ class Command(BaseCommand):
 
     def show_user(self, email: str) -> None:
         user = (
-            get_user_model()._default_manager.filter(email=normalize_email_address(email)).first()
+            get_user_model()
+            ._default_manager.filter(email_key=normalize_email_address(email))
+            .first()
         )
         if user is None:
             raise CommandError(f"No user with the e-mail {email}.")
