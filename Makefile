@@ -53,6 +53,8 @@ TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
 	enable-3-qr-phone:04-enable-dialog-phone enable-5-activated-desktop:05-activated \
 	enable-4-backup-codes-desktop:17-setup-ends-with-codes \
 	login-drift-recovered-desktop:18-drift-recovered \
+	profile-1-actions-desktop:19-profile-actions profile-4-email-sent-desktop:20-change-email \
+	profile-6-delete-desktop:21-delete-account \
 	backup-1-codes-desktop:06-backup-codes login-2-code-desktop:07-code-step \
 	login-2-code-phone:07-code-step-phone login-drift-desktop:08-clock-drift \
 	login-locked-desktop:09-locked activity-desktop:10-activity \
@@ -62,7 +64,8 @@ TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
 	staff-1-needs-2fa-desktop:16-staff-needs-2fa
 
 screenshots: $(STAMP)
-	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py tests/e2e/test_edges.py
+	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py tests/e2e/test_edges.py \
+	  tests/e2e/test_profile_journeys.py
 	for pair in $(TOUR); do \
 	  cp artifacts/screenshots/$${pair%%:*}.png docs/screenshots/tour-$${pair#*:}.png; done
 
