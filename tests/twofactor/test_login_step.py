@@ -17,12 +17,13 @@ import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.views.debug import SafeExceptionReporterFilter
 
+from tests.concurrency import all_at_once
 from tests.conftest import OPEN_REDIRECTS, PASSWORD, FrozenClock
 from twofactor import otp, services, signals
 from twofactor.models import TOTPDevice
@@ -689,25 +690,7 @@ def test_the_code_step_makes_the_browser_known_to_the_password_lock(client, ann,
 
 # --- PostgreSQL: real concurrency ------------------------------------------------------
 def _post_all_at_once(clients: list[Client], code: str) -> list:
-    barrier = threading.Barrier(len(clients))
-    responses: list = [None] * len(clients)
-
-    def post(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses[index] = code_step(clients[index], code)
-        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
-            responses[index] = error
-        finally:
-            connections.close_all()  # each thread opened its own connection
-
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not [r for r in responses if not hasattr(r, "status_code")], responses
-    return responses
+    return all_at_once(clients, lambda client: code_step(client, code))
 
 
 @postgres_only

@@ -5,16 +5,15 @@ and never two of anything.
 """
 
 import re
-import threading
-from collections.abc import Callable
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test import Client
-from django.utils import timezone
 
+from tests.accounts.security_helpers import log_in_with_sudo
+from tests.concurrency import all_at_once
 from tests.conftest import PASSWORD
-from twofactor import otp, services, signals
+from twofactor import otp, signals
 from twofactor.models import BackupCode, TOTPDevice
 
 postgres_only = pytest.mark.skipif(
@@ -26,40 +25,7 @@ CODE = re.compile(r"\b[a-z2-9]{5}-[a-z2-9]{5}\b")
 
 
 def browsers_with_sudo(user, count: int) -> list[Client]:
-    clients = []
-    for _ in range(count):
-        client = Client()
-        client.force_login(user)
-        session = client.session
-        session[services.SUDO_SESSION_KEY] = {
-            "user_id": str(user.pk),
-            "at": timezone.now().timestamp(),
-        }
-        session.save()
-        clients.append(client)
-    return clients
-
-
-def all_at_once(clients: list[Client], request: Callable[[Client], object]) -> list:
-    barrier = threading.Barrier(len(clients))
-    responses: list = [None] * len(clients)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            responses[index] = request(clients[index])
-        except Exception as error:  # noqa: BLE001 - surfaced by the assertion below
-            responses[index] = error
-        finally:
-            connections.close_all()  # each thread opened its own connection
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert all(hasattr(r, "status_code") for r in responses), responses
-    return responses
+    return [log_in_with_sudo(Client(), user) for _ in range(count)]
 
 
 @postgres_only
