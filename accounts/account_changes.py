@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core import signing
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts import notifications, security_log, sign_out
+from accounts import login_throttle, notifications, security_log, sign_out
 from accounts.models import (
+    CLOSED_ACCOUNT_DOMAIN,
     EmailChange,
     SecurityEvent,
     deliverable_email_address,
@@ -44,6 +45,10 @@ class SameAddress(AccountChangeError):
     pass
 
 
+class TooManyRequests(AccountChangeError):
+    """Confirmation links go out at most every few minutes per address, a few an hour."""
+
+
 class LinkInvalid(AccountChangeError):
     """Tampered with, expired, replaced by a newer request, or already used."""
 
@@ -66,7 +71,7 @@ def change_name(*, user: AbstractBaseUser, name: str) -> bool:
         user.name = name
         user.save(update_fields=["name"])
         event = security_log.record_event(user=user, kind=Kind.NAME_CHANGED)
-        notifications.notify(user=user, event=event)
+        notifications.notify(user=user, event=event, extra={"new_name": name})
     return True
 
 
@@ -93,7 +98,11 @@ def request_email_change(
         raise SameAddress
     if address_is_taken(new_email, except_user=user):
         raise AddressTaken
+    if not login_throttle.is_email_change_mail_allowed(user=user, new_email=new_email):
+        raise TooManyRequests
     with transaction.atomic():
+        # The user's row, locked: requests at once take turns, so only the newest stays.
+        get_user_model()._default_manager.select_for_update().filter(pk=user.pk).first()
         EmailChange.objects.filter(user=user, confirmed_at__isnull=True).delete()
         change = EmailChange.objects.create(user=user, new_email=new_email)
         token = signing.dumps({"change": change.pk, "user": user.pk}, salt=EMAIL_CHANGE_SALT)
@@ -148,7 +157,13 @@ def confirm_email_change(
             raise AddressTaken
         old_email = user.email
         user.email = change.new_email
-        user.save(update_fields=["email"])
+        try:
+            with transaction.atomic():  # a savepoint: the address taken at this very moment
+                user.save(update_fields=["email"])
+        except IntegrityError:
+            user.email = old_email
+            transaction.set_rollback(True)
+            raise AddressTaken from None
         event = security_log.record_event(
             user=user, kind=Kind.EMAIL_CHANGED, detail=f"from {old_email} to {change.new_email}"
         )
@@ -172,12 +187,14 @@ def close_account(*, user: AbstractBaseUser) -> None:
     User = get_user_model()
     with transaction.atomic():
         locked = User._default_manager.select_for_update().get(pk=user.pk)
-        if locked.is_superuser and not (
-            User._default_manager.filter(is_superuser=True, is_active=True)
-            .exclude(pk=user.pk)
-            .exists()
-        ):
-            raise LastSuperuser
+        if locked.is_superuser:
+            # Every active superuser's row, locked: two of them closing at once take
+            # turns, and the second sees that the first is gone.
+            superusers = User._default_manager.select_for_update().filter(
+                is_superuser=True, is_active=True
+            )
+            if not [pk for pk in superusers.values_list("pk", flat=True) if pk != locked.pk]:
+                raise LastSuperuser
         address, name = locked.email, locked.get_short_name()
         event = security_log.record_event(user=locked, kind=Kind.ACCOUNT_CLOSED)
         notifications.notify_address(
@@ -185,8 +202,12 @@ def close_account(*, user: AbstractBaseUser) -> None:
             extra={"name": name},
         )  # fmt: skip
         twofactor_services.delete_second_factors(user=locked)
+        # The log stays for the audit trail, but names nobody: no addresses in it.
+        SecurityEvent.objects.filter(
+            user=locked, kind__in=[Kind.EMAIL_CHANGE_REQUESTED, Kind.EMAIL_CHANGED]
+        ).update(detail="")
         EmailChange.objects.filter(user=locked).delete()
-        locked.email = f"closed-{locked.pk}@accounts.invalid"
+        locked.email = f"closed-{locked.pk}@{CLOSED_ACCOUNT_DOMAIN}"
         locked.name = ""
         locked.is_active = locked.is_staff = locked.is_superuser = False
         locked.set_unusable_password()

@@ -172,8 +172,9 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
         return readonly
 
     def has_change_permission(self, request, obj=None):
-        # Nor take over a colleague's account (password, address) to gain their rights.
-        if obj is not None and not may_manage(request.user, obj):
+        # Nor take over a colleague's account (password, address) to gain their rights,
+        # nor bring back a closed one (it is kept only for its security log).
+        if obj is not None and (obj.is_closed or not may_manage(request.user, obj)):
             return False
         return super().has_change_permission(request, obj)
 

@@ -127,6 +127,20 @@ def on_user_logged_in(sender, *, request: HttpRequest | None, user, **kwargs) ->
 
 
 # --- Password-reset e-mails --------------------------------------------------------------
+def is_email_change_mail_allowed(*, user, new_email: str) -> bool:
+    """Count one confirmation link; False when it would come too soon or too often.
+
+    The link goes to an address nobody has confirmed yet: without a limit, anyone
+    with an account could make the portal mail a stranger again and again.
+    """
+    target = device_cookies.account_tag(new_email)
+    windows = [
+        Window(f"email-change-to:{target}", Rate.parse(settings.RESET_MAIL_SPACING)),
+        Window(f"email-change-by:{user.pk}", Rate.parse(settings.EMAIL_CHANGE_RATE_PER_ACCOUNT)),
+    ]
+    return rate_windows.take(windows)
+
+
 def is_reset_mail_allowed(request: HttpRequest, email: str) -> bool:
     """Count one reset e-mail; False when it would come too soon or too often.
 

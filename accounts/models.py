@@ -72,6 +72,10 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
         return self.get(email_key=normalize_email_address(username))
 
 
+# Closed accounts get an address at a domain that cannot exist (RFC 2606 .invalid).
+CLOSED_ACCOUNT_DOMAIN = "accounts.invalid"
+
+
 def may_manage(actor: AbstractBaseUser, target: AbstractBaseUser) -> bool:
     """May `actor` change, reset or delete `target`'s account (not their own)?
 
@@ -166,6 +170,13 @@ class User(AbstractBaseUser, PermissionsMixin):
             secret=secret,
             algorithm="sha256",
         ).hexdigest()
+
+    @property
+    def is_closed(self) -> bool:
+        """Closed by its owner (accounts.account_changes.close_account): kept only for its log."""
+        return self.email_key.startswith("closed-") and self.email_key.endswith(
+            "@" + CLOSED_ACCOUNT_DOMAIN
+        )
 
     def get_full_name(self) -> str:
         return self.name or self.email

@@ -86,6 +86,12 @@ def change_email(request: HttpRequest) -> HttpResponse:
             form.add_error("email", "That is already your address.")
         except account_changes.AddressTaken:
             form.add_error("email", "Another account uses that address. Choose another one.")
+        except account_changes.TooManyRequests:
+            form.add_error(
+                "email",
+                "A link was sent a moment ago, or several this hour. Use the link you have, "
+                "or try again in a few minutes.",
+            )
         else:
             context = {"new_email": new_email}
             return render(request, "accounts/change_email_sent.html", context)

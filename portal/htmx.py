@@ -32,7 +32,10 @@ class HtmxLoginRedirectMiddleware:
         location = urlsplit(response.get("Location", ""))
         if location.netloc or location.path != login_path:
             return response
-        page = htmx.current_url_abs_path or ""
+        try:
+            page = htmx.current_url_abs_path or ""
+        except ValueError:  # a header that is no URL at all ("http://[")
+            page = ""
         if not url_has_allowed_host_and_scheme(page, allowed_hosts={request.get_host()}):
             page = ""
         if page and page != login_path and location.query:

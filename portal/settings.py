@@ -231,6 +231,9 @@ LOGIN_FAILURE_RATE_PER_NETWORK = os.environ.get("LOGIN_FAILURE_RATE_PER_NETWORK"
 RESET_MAIL_SPACING = os.environ.get("RESET_MAIL_SPACING", "1/5m")
 RESET_MAIL_RATE_PER_ADDRESS = os.environ.get("RESET_MAIL_RATE_PER_ADDRESS", "24/d")
 RESET_MAIL_RATE_PER_NETWORK = os.environ.get("RESET_MAIL_RATE_PER_NETWORK", "20/h")
+# E-mail change confirmation links: spaced per target address like reset mails,
+# and a few per account an hour (they go to addresses nobody has confirmed).
+EMAIL_CHANGE_RATE_PER_ACCOUNT = os.environ.get("EMAIL_CHANGE_RATE_PER_ACCOUNT", "5/h")
 # The device cookie (see accounts.device_cookies); __Host- like the session's.
 DEVICE_COOKIE_NAME = "__Host-device" if SECURE_COOKIES else "device"
 

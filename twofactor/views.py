@@ -89,7 +89,8 @@ def _action_fields(request: HttpRequest) -> QueryDict:
     fields = QueryDict(mutable=True)
     if request.method == "POST":
         for name, values in request.POST.lists():
-            if name != "csrfmiddlewaretoken":
+            # Passwords are never written back into a page: those are typed again.
+            if name != "csrfmiddlewaretoken" and "password" not in name:
                 fields.setlist(name, values)
     return fields
 

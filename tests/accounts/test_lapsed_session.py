@@ -92,3 +92,9 @@ def test_the_sudo_window_ending_is_not_a_logout(client, user, freeze_clock):
     assert response.status_code == 200 and "HX-Redirect" not in response
     assert "Confirm it's you" in response.content.decode()
     assert timedelta(minutes=10) == services.SUDO_TTL
+
+
+def test_a_current_url_that_is_no_url_is_no_server_error(client, db):
+    response = client.get("/2fa/enable/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="http://[")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=/2fa/enable/"

@@ -397,3 +397,75 @@ def test_the_last_superuser_cannot_delete_their_account(client, db):
     assert User.objects.get(pk=root.pk).is_active
     User.objects.create_superuser("second@example.com", PASSWORD)
     assert client.post("/accounts/profile/delete/", {"email": root.email}).status_code == 302
+
+
+# --- Second review ---------------------------------------------------------------------------
+def test_confirmation_links_are_spaced_and_greet_nobody_by_name(me, user, send, mailoutbox):
+    me.post("/accounts/profile/details/", {"name": "Your bank account is frozen"})
+    mailoutbox.clear()
+    for _ in range(5):
+        response = ask_for(me, send, "stranger@example.org")
+    assert "A link was sent a moment ago" in page(response)
+    to_stranger = [m for m in mailoutbox if m.to == ["stranger@example.org"]]
+    assert len(to_stranger) == 1
+    text = to_stranger[0].body + to_stranger[0].alternatives[0][0]
+    assert "frozen" not in text and "Hello," in text
+
+
+def test_a_closed_account_keeps_no_address_in_its_log(me, user, send):
+    ask_for(me, send, "ann.private@home.example")
+    send(lambda: me.post("/accounts/profile/delete/", {"email": user.email}))
+    details = SecurityEvent.objects.filter(user_id=user.pk).values_list("detail", flat=True)
+    assert not any("@" in detail for detail in details)
+
+
+def test_a_closed_account_cannot_be_brought_back_in_the_admin(me, user, send, log_in_verified):
+    send(lambda: me.post("/accounts/profile/delete/", {"email": user.email}))
+    root = User.objects.create_superuser("root@example.com", PASSWORD)
+    admin = Client()
+    log_in_verified(admin, root)
+    log_in_with_sudo(admin, root)
+    from twofactor import services
+
+    session = admin.session
+    session[services.VERIFIED_SESSION_KEY] = str(root.pk)
+    session.save()
+    response = admin.post(f"/admin/accounts/user/{user.pk}/change/", {"email": "me@evil.example"})
+    assert response.status_code == 403
+    assert User.objects.get(pk=user.pk).is_closed
+
+
+def test_confirm_its_you_never_writes_a_password_back_into_the_page(client, user, freeze_clock):
+    client.force_login(user)
+    response = client.post("/accounts/profile/password/", password_form())
+    html = page(response)
+    assert "Confirm it's you first." in html
+    assert PASSWORD not in html and NEW_PASSWORD not in html
+
+
+def test_an_address_taken_at_the_moment_of_confirming_is_a_message(
+    me, user, make_user, send, mailoutbox, monkeypatch
+):
+    from accounts import account_changes
+
+    ask_for(me, send, "shared@example.org")
+    link = link_in(next(m for m in mailoutbox if m.to == ["shared@example.org"]))
+    make_user("shared@example.org")  # another account takes it between check and save
+    monkeypatch.setattr(account_changes, "address_is_taken", lambda *a, **k: False)
+    response = me.post(link)
+    assert response.status_code == 400 and "Another account started using" in page(response)
+    assert User.objects.get(pk=user.pk).email == "ann@example.com"
+
+
+@postgres_only
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_superusers_deleting_themselves_at_once_leave_one(db):
+    from tests.concurrency import all_at_once
+
+    first = User.objects.create_superuser("root1@example.com", PASSWORD)
+    second = User.objects.create_superuser("root2@example.com", PASSWORD)
+    clients = [log_in_with_sudo(Client(), first), log_in_with_sudo(Client(), second)]
+    emails = {id(clients[0]): first.email, id(clients[1]): second.email}
+    all_at_once(clients, lambda c: c.post("/accounts/profile/delete/", {"email": emails[id(c)]}))
+    assert User.objects.filter(is_superuser=True, is_active=True).count() == 1

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts import rate_windows, security_log
@@ -32,3 +33,9 @@ class Command(BaseCommand):
         self.stdout.write(f"Deleted {deleted} security event(s) older than {days} days.")
         windows = rate_windows.prune(older_than=RATE_WINDOW_RETENTION)
         self.stdout.write(f"Deleted {windows} expired rate-limit window(s).")
+        # Finished e-mail tasks keep their arguments (addresses, names, links): a day is
+        # enough to look into a failed send.
+        if settings.TASKS["default"]["BACKEND"] == "django_tasks_db.DatabaseBackend":
+            call_command(
+                "prune_db_task_results", min_age_days=1, failed_min_age_days=7, stdout=self.stdout
+            )
