@@ -225,7 +225,9 @@ class CloseAccountForm(forms.Form):
     email = forms.CharField(
         label="Type your email address to confirm",
         max_length=254,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "off"}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "off", "autofocus": True}
+        ),
     )
 
     def __init__(self, *args, user, **kwargs) -> None:
@@ -236,6 +238,6 @@ class CloseAccountForm(forms.Form):
         typed = normalize_email_address(self.cleaned_data["email"])
         if typed != normalize_email_address(self.user.email):
             raise forms.ValidationError(
-                "That is not this account's email address. Type it exactly to confirm."
+                "That is not this account's email address. Type it to confirm."
             )
         return typed

@@ -40,6 +40,10 @@ def profile_action(title: str) -> Callable:
     return decorate
 
 
+# The address a confirmation link just went to, for the "Check your inbox" page.
+EMAIL_SENT_SESSION_KEY = "accounts_email_change_sent_to"
+
+
 def _back_to_profile(request: HttpRequest) -> HttpResponse:
     # A full reload for htmx, so Your details and the messages show the change.
     url = reverse("accounts:profile")
@@ -93,9 +97,19 @@ def change_email(request: HttpRequest) -> HttpResponse:
                 "or try again in a few minutes.",
             )
         else:
-            context = {"new_email": new_email}
-            return render(request, "accounts/change_email_sent.html", context)
+            # POST, redirect, GET: a reload of "Check your inbox" sends nothing again.
+            request.session[EMAIL_SENT_SESSION_KEY] = new_email
+            return redirect("accounts:change_email_sent")
     return render(request, "accounts/change_email.html", {"form": form})
+
+
+@login_required
+@never_cache
+def change_email_sent(request: HttpRequest) -> HttpResponse:
+    new_email = request.session.get(EMAIL_SENT_SESSION_KEY)
+    if not new_email:
+        return _back_to_profile(request)
+    return render(request, "accounts/change_email_sent.html", {"new_email": new_email})
 
 
 LINK_MESSAGES = {

@@ -11,6 +11,7 @@ urlpatterns = [
     path("profile/details/", profile_views.edit_details, name="edit_details"),
     path("profile/password/", profile_views.change_password, name="change_password"),
     path("profile/email/", profile_views.change_email, name="change_email"),
+    path("profile/email/sent/", profile_views.change_email_sent, name="change_email_sent"),
     path("profile/email/<str:token>/", profile_views.confirm_email, name="confirm_email"),
     path("profile/delete/", profile_views.close_account, name="close_account"),
     path("closed/", profile_views.account_closed, name="account_closed"),

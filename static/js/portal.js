@@ -84,6 +84,12 @@
       // A status line ("Copied to the clipboard.") was about the step before.
       var status = dialog.querySelector(".modal-body > .messages");
       if (status) { status.textContent = ""; status.classList.remove("is-warning"); }
+      // A refusal: the message and its field in view. A new step: its top and heading.
+      var error = dialog.querySelector(".field-errors, [role=alert]");
+      if (error) {
+        error.scrollIntoView({block: "center"});
+        return;
+      }
       var heading = dialog.querySelector("[data-focus-on-swap]");
       if (heading) { heading.focus(); }
       dialog.scrollTop = 0;

@@ -202,6 +202,10 @@ def test_on_a_phone_every_dialog_opens_at_its_top(page, user, app_code):
         dialog.get_by_role("heading", name="Enable two-factor authentication")
     ).to_be_in_viewport()
     expect(dialog.get_by_role("button", name="Close")).to_be_in_viewport()
+    # A refusal is shown where it is: the message scrolled into view, not the top.
+    dialog.get_by_label("Six-digit code").fill(steps.wrong_code_for(secret))
+    dialog.get_by_role("button", name="Check").click()
+    expect(dialog.get_by_role("alert")).to_be_in_viewport()
     dialog.get_by_label("Six-digit code").fill(app_code(secret))
     dialog.get_by_role("button", name="Check").click()
     heading = dialog.get_by_role("heading", name="Two-factor authentication is on")
