@@ -46,12 +46,18 @@ def device_token(request: HttpRequest, *, email: str | None) -> str | None:
     the token was not revoked since (one indexed lookup, only when the cookie names
     the account)."""
     tag = account_tag(email)
-    token = _read(request).get(tag)
-    if token is None:
-        return None
-    if not DeviceToken.objects.filter(account=tag, token_hash=_hash(token)).exists():
-        return None
-    return token
+    # Asked twice per attempt (the login page's own check, then the password check):
+    # the answer is kept for the request, one lookup.
+    known = request.__dict__.setdefault("_device_tokens", {})
+    if tag not in known:
+        token = _read(request).get(tag)
+        if (
+            token is not None
+            and not DeviceToken.objects.filter(account=tag, token_hash=_hash(token)).exists()
+        ):
+            token = None
+        known[tag] = token
+    return known[tag]
 
 
 def revoke_all(*, email: str) -> None:

@@ -7,7 +7,7 @@ Two uses, one table (accounts.models.RateWindow):
   the same time cannot all slip under the limit; the one that reaches the
   limit blocks the key until a full period after it. A blocked attempt is
   refused and not counted, so retrying during a lock never pushes its end
-  back. (`count_failure` counts one after the fact.)
+  back.
 * quotas (`take`): an action (sending an e-mail) is allowed only while every
   window it belongs to has room, and only an allowed action is counted.
 
@@ -59,20 +59,6 @@ def blocked_until(keys: list[str], *, now: datetime | None = None) -> datetime |
         "blocked_until", flat=True
     )
     return max(ends, default=None)
-
-
-def count_failure(window: Window, *, now: datetime | None = None) -> datetime | None:
-    """Count one failure; returns the block's end if this one reached the limit."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        row = _locked_row(window, now=now)
-        if row.window_started_at + window.rate.period <= now and not _is_blocked(row, now):
-            row.count, row.window_started_at, row.blocked_until = 0, now, None
-        row.count += 1
-        if row.count >= window.rate.limit and not _is_blocked(row, now):
-            row.blocked_until = now + window.rate.period
-        row.save(update_fields=["count", "window_started_at", "blocked_until"])
-        return row.blocked_until if _is_blocked(row, now) else None
 
 
 def reserve(windows: list[Window], *, now: datetime | None = None) -> datetime | None:

@@ -226,10 +226,10 @@ def test_prune_also_deletes_rate_limit_windows_that_ended_long_ago(db):
     from accounts.models import RateWindow
 
     hourly = rate_windows.Rate.parse("5/h")
-    rate_windows.count_failure(
-        rate_windows.Window("network:203.0.113.1", hourly), now=timezone.now() - timedelta(days=3)
+    rate_windows.reserve(
+        [rate_windows.Window("network:203.0.113.1", hourly)], now=timezone.now() - timedelta(days=3)
     )
-    rate_windows.count_failure(rate_windows.Window("network:203.0.113.2", hourly))
+    rate_windows.reserve([rate_windows.Window("network:203.0.113.2", hourly)])
     out = run("prune_security_events")
     assert "Deleted 1 expired rate-limit window(s)." in out
     assert list(RateWindow.objects.values_list("key", flat=True)) == ["network:203.0.113.2"]
