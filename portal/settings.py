@@ -3,37 +3,145 @@
 The embedded default (no environment at all, DEBUG=1) runs on SQLite with a
 local-memory cache and console e-mail. Production sets DATABASE_URL, REDIS_URL,
 SECRET_KEY and the e-mail variables; see the README's deployment section.
+A value that does not parse (DEBUG=maybe, SESSION_COOKIE_AGE=2w, a rate such as
+10/week, a database or Redis URL with an unknown scheme) stops start-up with an
+error that names the variable.
 """
 
-import os
+import logging
+import re
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import environ  # type: ignore[import-untyped]
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+class StrictEnv(environ.Env):
+    # django-environ with three decisions of our own:
+    # - a value that does not parse stops start-up with an ImproperlyConfigured that
+    #   names the variable. django-environ reads DEBUG=maybe as False and lets int()'s
+    #   ValueError out without the name, so a typo would pass or leave people guessing.
+    # - blank numbers and switches (DEBUG= in a compose file) mean "the default", as
+    #   they always have here; a blank string stays blank.
+    # - a value is taken literally. django-environ reads "$NAME" as "the value of
+    #   NAME", and a SECRET_KEY (Django's generator uses "$") or a password may start
+    #   with "$": it would silently become another variable's value, or the default.
+
+    # What DEBUG=1 has always accepted, and the matching opposites. Anything else
+    # ("maybe", "2", django-environ's "ok" and "y") is refused: before, any other word
+    # read as False, so SECURE_COOKIES=2 quietly turned the protection off.
+    TRUE_WORDS = ("1", "true", "yes", "on")
+    FALSE_WORDS = ("0", "false", "no", "off")
+    # The grammar of accounts.rate_windows.Rate.parse, which settings cannot import
+    # (it needs the app registry); tests/portal/test_settings_env.py keeps the two in step.
+    RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+
+    def get_value(
+        self,
+        var: str,
+        cast: Any = None,
+        default: Any = environ.Env.NOTSET,
+        parse_default: bool = False,
+    ) -> Any:
+        if cast is None and default is not None and default is not self.NOTSET:
+            cast = type(default)  # django-environ's smart cast: env("X", default=5) is an int
+        value = self.ENVIRON.get(var)
+        if value is None or (cast in (bool, int) and not value.strip()):
+            if default is self.NOTSET:
+                raise ImproperlyConfigured(f"Set the {var} environment variable")
+            if not (parse_default and isinstance(default, str)):
+                return default
+            value = default  # env.url() wants even its default parsed
+        try:
+            return self.parse_value(value, cast)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{var}: {exc}") from None
+
+    @classmethod
+    def parse_value(cls, value: Any, cast: Any) -> Any:
+        if cast is bool:
+            word = value.strip().lower()
+            if word not in cls.TRUE_WORDS + cls.FALSE_WORDS:
+                raise ValueError(
+                    f"expected a boolean ({', '.join(cls.TRUE_WORDS)} "
+                    f"or {', '.join(cls.FALSE_WORDS)}), got {value!r}"
+                )
+            return word in cls.TRUE_WORDS
+        if cast is int:
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"expected an integer, got {value!r}") from None
+        if cast is list:
+            # Items trimmed, empty ones dropped: "a.com, b.com," is ["a.com", "b.com"]
+            # (django-environ would keep " b.com", which no Host header matches).
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return super().parse_value(value, cast)
+
+    def choice(self, var: str, *, default: str, choices: list[str]) -> str:
+        value: str = self.str(var, default=default)
+        if value not in choices:
+            raise ImproperlyConfigured(
+                f"{var}: expected one of {', '.join(choices)}, got {value!r}"
+            )
+        return value
+
+    def rate(self, var: str, *, default: str) -> str:
+        # Checked here so a typo stops start-up instead of failing the first login
+        # with a 500. The setting stays text: the throttle parses it when it runs,
+        # so tests can override it.
+        value: str = self.str(var, default=default)
+        match = self.RATE.match(value)
+        # A zero count or a zero period ("1/0m", which Rate.parse takes) would switch
+        # the limit off.
+        if not match or int(match[1]) < 1 or (match[2] and int(match[2]) < 1):
+            raise ImproperlyConfigured(
+                f"{var}: expected a rate <count>/<s|m|h|d> or <count>/<n><unit>, "
+                f"e.g. '20/h' or '1/5m', got {value!r}"
+            )
+        return value
+
+    def database(self, var: str, *, default: str, **options: Any) -> dict[str, Any]:
+        # dj-database-url, not django-environ's db_url, which parses differently: it
+        # leaves a %2F-quoted socket directory quoted in HOST, reads "+" in a path as a
+        # space, keeps ?pool=false as the (true) string "false", and takes an unknown
+        # scheme ("postgress://") as an ENGINE that fails only on the first query.
+        url: str = self.str(var, default=default)
+        try:
+            return dict(dj_database_url.parse(url, **options))
+        except ValueError as exc:
+            # Its messages name the scheme at most, never the URL (it holds the password).
+            raise ImproperlyConfigured(f"{var}: {exc}") from None
+
+    def redis_url(self, var: str) -> str:
+        # django-redis splits a comma-separated LOCATION (primary first) and hands each
+        # URL to redis-py. A wrong one would fail the first cache call with a 500 (the
+        # ignored exceptions are outages, not configuration), so redis-py's own parser
+        # checks them here. Its messages quote a scheme or a port, never the password.
+        value: str = self.str(var, default="")
+        if not value:
+            return value
+        # Imported only when needed: redis-py is slow to load and the embedded mode has no Redis.
+        from redis.connection import parse_url
+
+        for location in filter(None, value.split(",")):
+            try:
+                parse_url(location)
+            except ValueError as exc:
+                raise ImproperlyConfigured(f"{var}: {exc}") from None
+        return value
 
 
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+env = StrictEnv()
 
+DEBUG = env.bool("DEBUG", default=False)
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "")
-    return int(value) if value.strip() else default
-
-
-DEBUG = env_bool("DEBUG", default=False)
-
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
+SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
         # Refuse to start rather than run production on a guessable key.
@@ -43,7 +151,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 
 INSTALLED_APPS = [
     "accounts",
@@ -106,19 +214,20 @@ TEMPLATES = [
 
 # --- Data ----------------------------------------------------------------
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+    "default": env.database(
+        "DATABASE_URL",
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env.int("DB_CONN_MAX_AGE", default=60),
         conn_health_checks=True,
     )
 }
-if os.environ.get("TEST_DATABASE_NAME"):
+if _test_database_name := env.str("TEST_DATABASE_NAME", default=""):
     # Lets two test runs share one PostgreSQL server without clobbering each other.
-    DATABASES["default"]["TEST"] = {"NAME": os.environ["TEST_DATABASE_NAME"]}
+    DATABASES["default"]["TEST"] = {"NAME": _test_database_name}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.redis_url("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -168,7 +277,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 60 * 60 * 24 * 14)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=60 * 60 * 24 * 14)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
@@ -177,7 +286,7 @@ CSRF_COOKIE_HTTPONLY = True
 # Secure cookies are on whenever DEBUG is off. Only a server reached over plain
 # http (the loopback tests and benchmarks) sets SECURE_COOKIES=0, and such a
 # server cannot redirect to https either, so the redirect follows the same switch.
-SECURE_COOKIES = env_bool("SECURE_COOKIES", default=not DEBUG)
+SECURE_COOKIES = env.bool("SECURE_COOKIES", default=not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
 if SECURE_COOKIES:
@@ -185,20 +294,20 @@ if SECURE_COOKIES:
     # sibling subdomain (or a man in the middle on http) cannot plant or overwrite it.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=SECURE_COOKIES)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE_COOKIES)
 # Behind a TLS-terminating proxy the app sees http; trust the proxy's header
 # only when told its name (e.g. SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto),
 # because a client could send the same header straight to an exposed app server.
-if os.environ.get("SECURE_PROXY_SSL_HEADER"):
-    _proxy_header = os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_")
+if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER", default=""):
+    _proxy_header = _proxy_header.strip().upper().replace("-", "_")
     SECURE_PROXY_SSL_HEADER = (f"HTTP_{_proxy_header}", "https")
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 60 * 60 * 24 * 365)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=True)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "portal.htmx.csrf_failure"
 
 # Content-Security-Policy (django-csp): no inline script or style anywhere. htmx
@@ -222,29 +331,29 @@ CONTENT_SECURITY_POLICY = {
 # A browser that completed a login for the account (its device cookie) has its
 # own budget; all other browsers share the account's and their network's, so a
 # stranger cannot lock the owner's own browsers out.
-LOGIN_FAILURE_RATE_PER_DEVICE = os.environ.get("LOGIN_FAILURE_RATE_PER_DEVICE", "10/h")
-LOGIN_FAILURE_RATE_PER_ACCOUNT = os.environ.get("LOGIN_FAILURE_RATE_PER_ACCOUNT", "20/h")
-LOGIN_FAILURE_RATE_PER_NETWORK = os.environ.get("LOGIN_FAILURE_RATE_PER_NETWORK", "100/h")
+LOGIN_FAILURE_RATE_PER_DEVICE = env.rate("LOGIN_FAILURE_RATE_PER_DEVICE", default="10/h")
+LOGIN_FAILURE_RATE_PER_ACCOUNT = env.rate("LOGIN_FAILURE_RATE_PER_ACCOUNT", default="20/h")
+LOGIN_FAILURE_RATE_PER_NETWORK = env.rate("LOGIN_FAILURE_RATE_PER_NETWORK", default="100/h")
 # Password-reset e-mails: one per address every few minutes, a daily cap per
 # address and an hourly one per network (beyond them the page looks the same
 # but nothing is sent; the owner's own browsers skip the two caps).
-RESET_MAIL_SPACING = os.environ.get("RESET_MAIL_SPACING", "1/5m")
-RESET_MAIL_RATE_PER_ADDRESS = os.environ.get("RESET_MAIL_RATE_PER_ADDRESS", "24/d")
-RESET_MAIL_RATE_PER_NETWORK = os.environ.get("RESET_MAIL_RATE_PER_NETWORK", "20/h")
+RESET_MAIL_SPACING = env.rate("RESET_MAIL_SPACING", default="1/5m")
+RESET_MAIL_RATE_PER_ADDRESS = env.rate("RESET_MAIL_RATE_PER_ADDRESS", default="24/d")
+RESET_MAIL_RATE_PER_NETWORK = env.rate("RESET_MAIL_RATE_PER_NETWORK", default="20/h")
 # E-mail change confirmation links: spaced per target address like reset mails,
 # and a few per account an hour (they go to addresses nobody has confirmed).
-EMAIL_CHANGE_RATE_PER_ACCOUNT = os.environ.get("EMAIL_CHANGE_RATE_PER_ACCOUNT", "5/h")
+EMAIL_CHANGE_RATE_PER_ACCOUNT = env.rate("EMAIL_CHANGE_RATE_PER_ACCOUNT", default="5/h")
 # The device cookie (see accounts.device_cookies); __Host- like the session's.
 DEVICE_COOKIE_NAME = "__Host-device" if SECURE_COOKIES else "device"
 
 # How many reverse proxies in front of the app append to X-Forwarded-For.
 # 0 (the default) means the header is ignored: it is trivially forged.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Two-factor -----------------------------------------------------------
-TWOFACTOR_ISSUER = os.environ.get("TWOFACTOR_ISSUER", "Customer Portal")
+TWOFACTOR_ISSUER = env.str("TWOFACTOR_ISSUER", default="Customer Portal")
 # Comma-separated Fernet keys, newest first. Empty: a key derived from SECRET_KEY.
-TWOFACTOR_ENCRYPTION_KEYS = env_list("TWOFACTOR_ENCRYPTION_KEYS")
+TWOFACTOR_ENCRYPTION_KEYS = env.list("TWOFACTOR_ENCRYPTION_KEYS", default=[])
 
 # --- I18N / time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -255,7 +364,7 @@ USE_TZ = True
 # --- Static files ------------------------------------------------------------
 STATIC_URL = "static/"
 # Env-configurable so a test run can collect into its own folder.
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -269,46 +378,48 @@ STORAGES = {
 }
 
 # --- E-mail ------------------------------------------------------------------
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 # No default host: empty means "never configured", which accounts/checks.py
 # tells apart from a real server so `check --deploy` can refuse it.
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS")
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
-if os.environ.get("EMAIL_FILE_PATH"):
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+if _email_file_path := env.str("EMAIL_FILE_PATH", default=""):
     # For the file backend only (the integration tests read what the worker sent).
-    EMAIL_FILE_PATH = os.environ["EMAIL_FILE_PATH"]
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Customer Portal <no-reply@localhost>")
+    EMAIL_FILE_PATH = _email_file_path
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Customer Portal <no-reply@localhost>")
 
 # --- Tasks: e-mail leaves the request ---------------------------------------------
 # Every e-mail (reset links, security notices) is queued in the database after
 # the commit and sent by a worker: `manage.py db_worker` (`make run` starts one).
 TASKS = {
     "default": {
-        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
         "QUEUES": ["default"],
     }
 }
 
 # --- Logging: never a secret or a code in a log line (see twofactor tests) ---
+# Checked here: logging refuses an unknown level too, but without saying which variable.
+_log_level = env.choice("LOG_LEVEL", default="INFO", choices=list(logging.getLevelNamesMapping()))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _log_level},
 }
 
 PRODUCT_NAME = "Customer Portal"
 # "Contact support" on the pages (a help page, else a mailto:) and in security e-mails.
 # check --deploy warns when neither is set (accounts.W004).
-SUPPORT_URL = os.environ.get("SUPPORT_URL", "")
+SUPPORT_URL = env.str("SUPPORT_URL", default="")
 # The portal's public address for links in e-mails, e.g. https://portal.example.com
 # (portal/site.py). check --deploy warns without it (accounts.W005).
-SITE_URL = os.environ.get("SITE_URL", "")
-SUPPORT_EMAIL = os.environ.get("SUPPORT_EMAIL", "support@localhost" if DEBUG else "")
+SITE_URL = env.str("SITE_URL", default="")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@localhost" if DEBUG else "")
 
 # Security log: events older than this are deleted by `manage.py prune_security_events`.
-SECURITY_EVENT_RETENTION_DAYS = env_int("SECURITY_EVENT_RETENTION_DAYS", 365)
+SECURITY_EVENT_RETENTION_DAYS = env.int("SECURITY_EVENT_RETENTION_DAYS", default=365)
