@@ -9,17 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import login_throttle, notifications, security_log, sign_out
+from accounts import signals as account_signals
 from accounts.models import (
     CLOSED_ACCOUNT_DOMAIN,
     EmailChange,
     SecurityEvent,
+    User,
     deliverable_email_address,
     normalize_email_address,
 )
@@ -62,7 +64,7 @@ class LastSuperuser(AccountChangeError):
 
 
 # --- Name ---------------------------------------------------------------------------
-def change_name(*, user: AbstractBaseUser, name: str) -> bool:
+def change_name(*, user: User, name: str) -> bool:
     """Set the display name (trimmed); False when nothing changed."""
     name = " ".join(name.split())[:NAME_MAX_LENGTH]
     if name == user.name:
@@ -76,16 +78,14 @@ def change_name(*, user: AbstractBaseUser, name: str) -> bool:
 
 
 # --- E-mail address -------------------------------------------------------------------
-def address_is_taken(email: str, *, except_user: AbstractBaseUser | None = None) -> bool:
+def address_is_taken(email: str, *, except_user: User | None = None) -> bool:
     users = get_user_model()._default_manager.filter(email_key=normalize_email_address(email))
     if except_user is not None:
         users = users.exclude(pk=except_user.pk)
     return users.exists()
 
 
-def request_email_change(
-    *, user: AbstractBaseUser, new_email: str, link_for: Callable[[str], str]
-) -> str:
+def request_email_change(*, user: User, new_email: str, link_for: Callable[[str], str]) -> str:
     """Record the request and mail a confirmation link to the new address; returns the token.
 
     `link_for(token)` is the absolute URL of the confirmation page (the view knows the host).
@@ -122,9 +122,7 @@ class ConfirmedChange:
     new_email: str
 
 
-def confirm_email_change(
-    *, user: AbstractBaseUser, token: str, now: datetime | None = None
-) -> ConfirmedChange:
+def confirm_email_change(*, user: User, token: str, now: datetime | None = None) -> ConfirmedChange:
     """Move `user` (who opened the link, logged in) to the address the link confirms.
 
     One conditional UPDATE marks the request used, so two openings of the same
@@ -177,7 +175,7 @@ def confirm_email_change(
 
 
 # --- Closing the account --------------------------------------------------------------
-def close_account(*, user: AbstractBaseUser) -> None:
+def close_account(*, user: User) -> None:
     """Remove what the account holds and keep its security log, anonymised.
 
     The row stays (the log's events point at it) but names nobody: no e-mail
@@ -217,3 +215,21 @@ def close_account(*, user: AbstractBaseUser) -> None:
         sign_out.end_all_sessions(user=locked)
         user_id = locked.pk
         transaction.on_commit(lambda: delete_sessions_of.enqueue(user_id=user_id))
+
+
+def reset_password(*, user: User, password: str) -> None:
+    """The new password from a reset link: saved, announced as a reset, every lock lifted.
+
+    Written with an UPDATE of the password column rather than save(): save() after
+    set_password() is how every other password change is seen (the post_save
+    receiver records "password changed"); the reset announces itself instead, with
+    accounts.signals.password_reset, so it is one event that says "reset".
+    """
+    user.password = make_password(password)
+    with transaction.atomic():
+        get_user_model()._default_manager.filter(pk=user.pk).update(password=user.password)
+        password_validation.password_changed(password, user)
+        account_signals.password_reset.send(sender=type(user), user=user)
+        # The owner proved the mailbox: a stranger's password lock ends here, and every
+        # device cookie goes (a stolen copy among them).
+        login_throttle.lift_account_locks(email=user.get_username())

@@ -11,6 +11,8 @@ log_change, log_deletions): once per change that really happened, inside the
 admin's transaction, so a change and its event commit or roll back together.
 """
 
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -23,8 +25,16 @@ from django.views.decorators.debug import sensitive_post_parameters
 from accounts import notifications, security_log
 from accounts.models import SecurityEvent, User, may_manage
 from twofactor import queries as twofactor_queries
+from twofactor.decorators import sudo_required
 from twofactor.models import two_factor_active_q
-from twofactor.views import sudo_required
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    # For the type checker only: the mixin below is only ever mixed into a ModelAdmin.
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
 
 Kind = SecurityEvent.Kind
 
@@ -73,7 +83,7 @@ class PasswordChangeForm(AdminPasswordChangeForm):
         return super().changed_data
 
 
-class ConfirmChangesMixin:
+class ConfirmChangesMixin(_ModelAdmin):
     """Every view that can change rows of this model asks "confirm it's you" first.
 
     On GET as well as POST, so nobody fills in a form and loses it at the POST.
@@ -131,6 +141,12 @@ class ConfirmChangesMixin:
         return asking(request, *args)
 
 
+class TwoFactorColumn(TypedDict):
+    """What UserAdmin.get_queryset annotates each user with."""
+
+    two_factor_active: bool
+
+
 @admin.register(User)
 class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
     ordering = ["email"]
@@ -158,7 +174,7 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
         return super().get_queryset(request).annotate(two_factor_active=two_factor_active_q())
 
     @admin.display(description="2FA", boolean=True)
-    def two_factor_status(self, obj: User) -> bool:
+    def two_factor_status(self, obj: "WithAnnotations[User, TwoFactorColumn]") -> bool:
         return obj.two_factor_active
 
     # Rights are granted by superusers only: staff who may change users (support)

@@ -6,14 +6,9 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        # Importing connects the security log's receivers (twofactor's and
-        # Django's auth signals); connect() adds the one that needs the user model.
-        from accounts import security_log
+        # Every receiver of twofactor's, Django's and accounts' own signals, connected
+        # in one place (accounts/receivers.py says what happens after each event).
+        from accounts import receivers
 
-        security_log.connect()
-
-        # login_throttle and sign_out connect their receivers on import.
-        from accounts import login_throttle, sign_out, user_list  # noqa: F401
-
-        user_list.connect_count_invalidation()
+        receivers.connect()
         from accounts import checks  # noqa: F401  (registers the e-mail deploy checks)

@@ -1,14 +1,14 @@
 import unicodedata
 from collections.abc import Iterator
+from typing import Any
 
 from django import forms
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
-from accounts import user_list
-from accounts.models import deliverable_email_address, normalize_email_address
+from accounts import account_changes, user_list
+from accounts.models import User, deliverable_email_address, normalize_email_address
 from twofactor import queries as twofactor_queries
 from twofactor import services as twofactor_services
 
@@ -29,7 +29,9 @@ class DeliverableEmailField(forms.EmailField):
     the domain lower-cased, but not case-folded (accounts.models.deliverable_email_address)."""
 
     def to_python(self, value: object) -> str:
-        text = unicodedata.normalize("NFKC", super().to_python(value))
+        # `or ""` changes nothing: empty input gives CharField's empty_value, "" here
+        # (the type allows None, the value of empty_value=None, which no field here sets).
+        text = unicodedata.normalize("NFKC", super().to_python(value) or "")
         return deliverable_email_address(text)
 
 
@@ -60,7 +62,7 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
 
-    def get_users(self, email: str) -> Iterator[AbstractBaseUser]:
+    def get_users(self, email: str) -> Iterator[User]:
         # Exact match on the normalised address, as at login: Django's iexact
         # is ASCII-only on SQLite, and "ß" or a full-width letter must find the
         # same account on every database.
@@ -71,6 +73,14 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
 
 
 # --- All users (staff) -----------------------------------------------------------------
+class SetNewPasswordForm(auth_forms.SetPasswordForm):
+    """The reset link's form: the new password is saved as a reset (account_changes)."""
+
+    def save(self, commit: bool = True) -> Any:
+        account_changes.reset_password(user=self.user, password=self.cleaned_data["new_password1"])
+        return self.user
+
+
 class UserListForm(forms.Form):
     """The All users filter bar, read from the query string (so every view is a bookmark).
 
@@ -130,7 +140,9 @@ class UserListForm(forms.Form):
         )
 
     def error_list(self) -> list[str]:
-        return [error for errors in self.errors.values() for error in errors]
+        # An ErrorList yields each message as a str (its __getitem__ unwraps the
+        # ValidationErrors); str() changes nothing but tells the type checker so.
+        return [str(error) for errors in self.errors.values() for error in errors]
 
 
 class ResetTwoFactorForm(forms.Form):
@@ -196,9 +208,9 @@ class ChangePasswordForm(auth_forms.PasswordChangeForm):
             raise forms.ValidationError(self.error_messages[code], code=code)
         return old_password
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        new_password = cleaned.get("new_password1")
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()  # Django's returns self.cleaned_data (typed "or None")
+        new_password = self.cleaned_data.get("new_password1")
         if (
             new_password
             and "new_password1" not in self.errors

@@ -27,9 +27,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.signals import user_logged_in
 from django.core.exceptions import PermissionDenied
-from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
@@ -117,13 +115,6 @@ class ThrottleBackend(ModelBackend):
             raise PermissionDenied  # counted already; ModelBackend below must not hash again
         rate_windows.refund(windows)
         return user
-
-
-@receiver(user_logged_in, dispatch_uid="login_throttle_device_cookie")
-def on_user_logged_in(sender, *, request: HttpRequest | None, user, **kwargs) -> None:
-    # A completed login (after the code, for 2FA users): this browser is now known.
-    if request is not None:
-        device_cookies.remember_login(request, email=user.get_username())
 
 
 # --- Password-reset e-mails --------------------------------------------------------------

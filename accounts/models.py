@@ -1,5 +1,6 @@
 import unicodedata
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -13,7 +14,7 @@ from django.utils.crypto import salted_hmac
 from accounts.user_agents import describe_origin
 
 
-def normalize_email_address(email: str) -> str:
+def normalize_email_address(email: str | None) -> str:
     """The one form of an address that every lookup, uniqueness check and counter uses.
 
     Unicode NFKC then case folding (Unicode's NFKC_Casefold, the identifier
@@ -35,7 +36,7 @@ def deliverable_email_address(email: str) -> str:
     return f"{local}{at}{domain.lower()}" if at else (email or "").strip()
 
 
-class UserQuerySet(models.QuerySet):
+class UserQuerySet(models.QuerySet["User"]):
     def bulk_create(self, objs, *args, **kwargs):
         # bulk_create skips save(): the lookup key is set here instead.
         objs = list(objs)
@@ -45,7 +46,17 @@ class UserQuerySet(models.QuerySet):
         return super().bulk_create(objs, *args, **kwargs)
 
 
-class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+if TYPE_CHECKING:
+    # The class from_queryset() builds, as the type checker should see it: mypy cannot
+    # use a call as a base, and django-stubs' plugin types an assigned from_queryset()
+    # only in some module orders (not in this project's). UserQuerySet changes no
+    # signature, so the plain manager's types are the built class's.
+    _UserManagerBase = BaseUserManager["User"]
+else:
+    _UserManagerBase = BaseUserManager.from_queryset(UserQuerySet)
+
+
+class UserManager(_UserManagerBase):
     use_in_migrations = True
 
     def _create_user(self, email: str, password: str | None, **extra) -> "User":
@@ -68,7 +79,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
             raise ValueError("A superuser must have is_staff and is_superuser set.")
         return self._create_user(email, password, **extra)
 
-    def get_by_natural_key(self, username: str) -> "User":
+    def get_by_natural_key(self, username: str | None) -> "User":
         return self.get(email_key=normalize_email_address(username))
 
 
@@ -76,7 +87,7 @@ class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
 CLOSED_ACCOUNT_DOMAIN = "accounts.invalid"
 
 
-def may_manage(actor: AbstractBaseUser, target: AbstractBaseUser) -> bool:
+def may_manage(actor: "User", target: "User") -> bool:
     """May `actor` change, reset or delete `target`'s account (not their own)?
 
     Superusers manage anyone; other staff (support) only customers. A staff
@@ -161,7 +172,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         ):
             yield self._with_generation(password_hash, secret=secret)
 
-    def _with_generation(self, password_hash: str, *, secret: str | None = None) -> str:
+    def _with_generation(self, password_hash: str, *, secret: str | bytes | None = None) -> str:
         if not self.session_generation:
             return password_hash
         return salted_hmac(

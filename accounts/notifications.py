@@ -23,8 +23,9 @@ from accounts.user_agents import describe_origin
 Kind = SecurityEvent.Kind
 
 # Event kind -> template name under templates/accounts/email/ (NAME_subject.txt,
-# NAME.txt, NAME.html). Kinds missing here send no mail.
-TEMPLATES = {
+# NAME.txt, NAME.html). Kinds missing here send no mail. Keyed by str: event.kind is
+# the stored value, and a Kind is equal to (and hashes as) its value.
+TEMPLATES: dict[str, str] = {
     Kind.TWO_FACTOR_ENABLED: "two_factor_enabled",
     Kind.TWO_FACTOR_DISABLED: "two_factor_disabled",
     Kind.TWO_FACTOR_RESET: "two_factor_reset",

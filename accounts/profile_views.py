@@ -21,8 +21,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import account_changes
 from accounts.forms import ChangeEmailForm, ChangePasswordForm, CloseAccountForm, DetailsForm
+from accounts.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from portal import site
-from twofactor.views import sudo_required
+from twofactor.decorators import sudo_required
 
 
 def profile_action(title: str) -> Callable:
@@ -44,14 +45,14 @@ def profile_action(title: str) -> Callable:
 EMAIL_SENT_SESSION_KEY = "accounts_email_change_sent_to"
 
 
-def _back_to_profile(request: HttpRequest) -> HttpResponse:
+def _back_to_profile(request: HtmxHttpRequest) -> HttpResponse:
     # A full reload for htmx, so Your details and the messages show the change.
     url = reverse("accounts:profile")
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
 @profile_action("Edit details")
-def edit_details(request: HttpRequest) -> HttpResponse:
+def edit_details(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = DetailsForm(request.POST or None, initial={"name": request.user.name})
     if request.method == "POST" and form.is_valid():
         if account_changes.change_name(user=request.user, name=form.cleaned_data["name"]):
@@ -61,7 +62,7 @@ def edit_details(request: HttpRequest) -> HttpResponse:
 
 
 @profile_action("Change password")
-def change_password(request: HttpRequest) -> HttpResponse:
+def change_password(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ChangePasswordForm(request.user, request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         # The save ends every other session (the session hash follows the password)
@@ -74,7 +75,7 @@ def change_password(request: HttpRequest) -> HttpResponse:
 
 
 @profile_action("Change email")
-def change_email(request: HttpRequest) -> HttpResponse:
+def change_email(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ChangeEmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"]
@@ -105,7 +106,7 @@ def change_email(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @never_cache
-def change_email_sent(request: HttpRequest) -> HttpResponse:
+def change_email_sent(request: AuthenticatedHttpRequest) -> HttpResponse:
     new_email = request.session.get(EMAIL_SENT_SESSION_KEY)
     if not new_email:
         return _back_to_profile(request)
@@ -132,7 +133,7 @@ LINK_MESSAGES = {
 @never_cache
 @csrf_protect
 @require_http_methods(["GET", "POST"])
-def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
+def confirm_email(request: AuthenticatedHttpRequest, token: str) -> HttpResponse:
     """Opening the link shows a button; only pressing it (a POST) changes the address,
     so a mail scanner or a prefetch that opens links changes nothing."""
     if request.method == "POST":
@@ -147,7 +148,7 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @profile_action("Delete account")
-def close_account(request: HttpRequest) -> HttpResponse:
+def close_account(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = CloseAccountForm(request.POST or None, user=request.user)
     refusal = ""
     if request.method == "POST" and form.is_valid():

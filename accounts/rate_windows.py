@@ -58,7 +58,8 @@ def blocked_until(keys: list[str], *, now: datetime | None = None) -> datetime |
     ends = RateWindow.objects.filter(key__in=keys, blocked_until__gt=now).values_list(
         "blocked_until", flat=True
     )
-    return max(ends, default=None)
+    # The filter leaves out NULL; the type of a nullable column's values does not know that.
+    return max((end for end in ends if end is not None), default=None)
 
 
 def reserve(windows: list[Window], *, now: datetime | None = None) -> datetime | None:
@@ -69,7 +70,11 @@ def reserve(windows: list[Window], *, now: datetime | None = None) -> datetime |
     now = now or timezone.now()
     with transaction.atomic():
         rows = [_locked_row(window, now=now) for window in sorted(windows, key=lambda w: w.key)]
-        blocked = [row.blocked_until for row in rows if _is_blocked(row, now)]
+        blocked = [
+            row.blocked_until
+            for row in rows
+            if row.blocked_until is not None and row.blocked_until > now
+        ]
         if blocked:
             return max(blocked)
         by_key = {row.key: row for row in rows}
@@ -131,10 +136,6 @@ def prune(*, older_than: timedelta, now: datetime | None = None) -> int:
     )
     deleted, _ = RateWindow.objects.filter(stale).delete()
     return deleted
-
-
-def _is_blocked(row: RateWindow, now: datetime) -> bool:
-    return row.blocked_until is not None and row.blocked_until > now
 
 
 def _locked_row(window: Window, *, now: datetime) -> RateWindow:

@@ -8,13 +8,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from accounts import security_log
+from accounts.http import AuthenticatedHttpRequest
 from accounts.staff_views import VIEW_USERS_PERMISSION, staff_required
 
 
 @login_required
 @never_cache
 @require_GET
-def my_security_history(request: HttpRequest) -> HttpResponse:
+def my_security_history(request: AuthenticatedHttpRequest) -> HttpResponse:
     # Always the logged-in user's own events: there is no id in the URL to tamper with.
     page = security_log.history_page(user=request.user, number=request.GET.get("page"))
     context = {"page": page, "subject": request.user, "own": True}

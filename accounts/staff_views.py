@@ -22,10 +22,9 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import user_list
 from accounts.forms import ResetTwoFactorForm, UserListForm
-from accounts.models import may_manage
 from twofactor import services as twofactor_services
+from twofactor.decorators import sudo_required
 from twofactor.forms import second_factor_way_in
-from twofactor.views import sudo_required
 
 # Staff rights are permissions (given through groups such as "Support"); the staff
 # flag alone opens nothing. Superusers have every permission.
@@ -150,9 +149,9 @@ def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
     back = _list_url(request)
     context = {"target": target, "back": back}
-    refusal = _reset_refusal(actor=request.user, target=target)
-    if refusal:
-        context["refusal"] = refusal
+    refusal = twofactor_services.reset_refusal(user=target, actor=request.user)
+    if refusal is not None:
+        context["refusal"] = refusal.message
         status = 200 if request.htmx else 403  # htmx 2 would not show a 403 dialog
         return render(request, "accounts/reset_two_factor.html", context, status=status)
     if not twofactor_services.is_two_factor_enabled(user=target):
@@ -171,21 +170,6 @@ def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
         return _back(request, back)
     context["form"] = form
     return render(request, "accounts/reset_two_factor.html", context)
-
-
-def _reset_refusal(*, actor, target) -> str:
-    """Why `actor` may not reset `target` here ("" when they may)."""
-    if target.pk == actor.pk:
-        # Resetting yourself here would skip the password and code of Disable 2FA.
-        return (
-            "You cannot reset your own two-factor authentication here. "
-            "Use Disable 2FA on your profile."
-        )
-    if not may_manage(actor, target):
-        # Support may help customers, not strip a colleague's (or an administrator's)
-        # second factor: that colleague may hold rights the actor does not.
-        return "Only a superuser can reset the two-factor authentication of a staff member."
-    return ""
 
 
 def _back(request: HttpRequest, url: str) -> HttpResponse:

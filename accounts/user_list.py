@@ -23,10 +23,8 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.db.models.signals import post_delete, post_save
 
 from twofactor import queries as twofactor_queries
-from twofactor.signals import two_factor_disabled, two_factor_enabled
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_SIZE = 2_000
@@ -177,7 +175,7 @@ def count_users_now(query: UserListQuery) -> int:
     return matching_users(query).count()
 
 
-def forget_counts(**kwargs) -> None:
+def forget_counts() -> None:
     """Every cached count is stale: a new generation makes new cache keys.
 
     Bumped now and again after the commit: a page counted by another request
@@ -189,21 +187,6 @@ def forget_counts(**kwargs) -> None:
 
 def _new_count_generation() -> None:
     cache.set(COUNT_GENERATION_KEY, time.time_ns(), None)
-
-
-def _user_saved(sender, *, created: bool, update_fields=None, **kwargs) -> None:
-    # A login saves last_login only: no count changes, keep the counts.
-    if created or update_fields is None or not set(update_fields) <= {"last_login"}:
-        forget_counts()
-
-
-def connect_count_invalidation() -> None:
-    """Forget the counts when a user comes or goes, or turns 2FA on or off."""
-    User = get_user_model()
-    post_save.connect(_user_saved, sender=User, dispatch_uid="all_users_count_saved")
-    post_delete.connect(forget_counts, sender=User, dispatch_uid="all_users_count_deleted")
-    two_factor_enabled.connect(forget_counts, dispatch_uid="all_users_count_2fa_on")
-    two_factor_disabled.connect(forget_counts, dispatch_uid="all_users_count_2fa_off")
 
 
 def get_page(query: UserListQuery, number: int) -> UserPage:

@@ -11,14 +11,15 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
 from accounts import login_throttle, security_log, tasks
-from accounts.forms import EmailAuthenticationForm, PasswordResetForm
+from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
 from accounts.models import normalize_email_address
 from portal import site
 from twofactor import services as twofactor_services
+from twofactor import views as twofactor_views
 
 
-class LoginView(auth_views.LoginView):
-    """Step 1: e-mail and password (Django's LoginView keeps its security decorators)."""
+class LoginView(twofactor_views.LoginView):
+    """Step 1: e-mail and password, then (with 2FA) twofactor's code step."""
 
     form_class = EmailAuthenticationForm
     template_name = "accounts/login.html"
@@ -38,18 +39,6 @@ class LoginView(auth_views.LoginView):
         if until is not None:
             return render(self.request, "accounts/locked_out.html", {"until": until}, status=429)
         return super().form_invalid(form)
-
-    def form_valid(self, form: EmailAuthenticationForm) -> HttpResponse:
-        try:
-            # Password right, second factor still to come: the user is NOT logged in.
-            twofactor_services.begin_pending_login(
-                request=self.request, user=form.get_user(), next_url=self.get_redirect_url()
-            )
-        except twofactor_services.NotEnrolled:
-            # No second factor: a half-finished login of someone else here ends now.
-            twofactor_services.clear_pending_login(session=self.request.session)
-            return super().form_valid(form)
-        return redirect("twofactor:login_code")
 
 
 class LogoutView(auth_views.LogoutView):
@@ -107,16 +96,9 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:password_reset_complete")
     # post_reset_login stays False: logging in here would skip the second factor.
 
-    def form_valid(self, form) -> HttpResponse:
-        # The security log records the save as "password reset" rather than
-        # "password changed" (accounts.security_log.on_user_saved).
-        # One transaction: the new password and its log event commit together.
-        security_log.mark_password_reset(form.user)
-        with transaction.atomic():
-            response = super().form_valid(form)
-            # The owner proved the mailbox: a stranger's password lock ends here.
-            login_throttle.lift_account_locks(email=form.user.get_username())
-        return response
+    # Its save() is accounts.account_changes.reset_password: the new password, its
+    # log event and the lifted locks commit together.
+    form_class = SetNewPasswordForm
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

@@ -216,7 +216,7 @@ def run(args: argparse.Namespace, sizes: list[int]) -> None:
     if not TOTPDevice.objects.filter(user=staff, confirmed_at__isnull=False).exists():
         activate_devices_for([staff.pk])
     session = client.session
-    session[services.VERIFIED_SESSION_KEY] = str(staff.pk)
+    services.mark_session_verified(session=session, user=staff, method=services.METHOD_TOTP)
     session.save()
 
     print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")

@@ -1,6 +1,5 @@
 """The Django admin, reachable only by staff sessions that passed the second factor."""
 
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -8,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from twofactor import services
+from twofactor.conf import app_settings
 from twofactor.forms import second_factor_way_in
 
 
@@ -21,9 +21,9 @@ class TwoFactorAdminSite(admin.AdminSite):
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         # The admin's own login form would be a way around the second factor.
         if not request.user.is_authenticated:
-            return redirect_to_login(request.GET.get("next", ""), settings.LOGIN_URL)
+            return redirect_to_login(request.GET.get("next", ""), app_settings.LOGIN_URL)
         if not request.user.is_staff:
             raise PermissionDenied
         way_in = second_factor_way_in(user=request.user, page="the admin")
         messages.warning(request, f"The admin needs two-factor authentication. {way_in}")
-        return redirect(settings.LOGIN_REDIRECT_URL)
+        return redirect(app_settings.DONE_URL)

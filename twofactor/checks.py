@@ -1,12 +1,13 @@
-from django.conf import settings
 from django.core.checks import CheckMessage, Tags, Warning, register
+
+from twofactor.conf import app_settings
 
 
 @register(Tags.security, deploy=True)
 def check_encryption_keys(app_configs, **kwargs) -> list[CheckMessage]:
     # The fallback key is derived from SECRET_KEY: rotating SECRET_KEY would make
     # every stored TOTP secret unreadable, and a leaked SECRET_KEY would expose them.
-    if settings.TWOFACTOR_ENCRYPTION_KEYS:
+    if app_settings.ENCRYPTION_KEYS:
         return []
     return [
         Warning(

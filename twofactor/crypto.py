@@ -13,6 +13,8 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
+from twofactor.conf import app_settings
+
 __all__ = ["InvalidToken", "decrypt_secret", "encrypt_secret", "rotate_secret", "reset_keys"]
 
 
@@ -29,7 +31,7 @@ def _fernet(keys: tuple[str, ...], secret_key: str) -> MultiFernet:
 
 
 def _current() -> MultiFernet:
-    return _fernet(tuple(settings.TWOFACTOR_ENCRYPTION_KEYS), settings.SECRET_KEY)
+    return _fernet(tuple(app_settings.ENCRYPTION_KEYS), settings.SECRET_KEY)
 
 
 def reset_keys() -> None:

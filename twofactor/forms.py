@@ -1,6 +1,8 @@
 from datetime import UTC, datetime
+from typing import Any
 
 from django import forms
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -42,7 +44,7 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     return "That code is not right. Check your authenticator app and try again."
 
 
-def second_factor_way_in(*, user, page: str) -> str:
+def second_factor_way_in(*, user: AbstractBaseUser, page: str) -> str:
     """What a session that passed no second factor should do to open `page`."""
     if services.is_two_factor_enabled(user=user):
         return "Log out, then log in again with your code."
@@ -57,12 +59,12 @@ class OneTimeCodeInput(forms.TextInput):
     into the page.
     """
 
-    def format_value(self, value) -> None:
+    def format_value(self, value: Any) -> None:
         return None
 
 
 class CodeField(forms.CharField):
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", 32)
         kwargs.setdefault("strip", True)
         super().__init__(**kwargs)
@@ -135,7 +137,7 @@ class SudoForm(forms.Form):
         widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
 
-    def __init__(self, *args, request: HttpRequest, needs_code: bool, **kwargs) -> None:
+    def __init__(self, *args: Any, request: HttpRequest, needs_code: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
         self.needs_code = needs_code
@@ -144,13 +146,15 @@ class SudoForm(forms.Form):
         else:
             self.fields["code"].required = True
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if self.errors:
             return cleaned
         now = timezone.now()
         try:
-            services.prove_identity(
+            # Checks only: the proof is written to the session by the view
+            # (decorators.sudo_required) once the form is valid.
+            services.confirm_identity(
                 request=self.request,
                 password=cleaned["password"],
                 code=cleaned.get("code"),

@@ -1,9 +1,30 @@
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from twofactor import crypto
+
+
+class TOTPDeviceQuerySet(models.QuerySet["TOTPDevice"]):
+    def confirmed(self) -> "TOTPDeviceQuerySet":
+        """Active devices: their first code was right (matches twofactor_confirmed_idx)."""
+        return self.filter(confirmed_at__isnull=False)
+
+    def pending(self) -> "TOTPDeviceQuerySet":
+        """Devices shown in an enable dialog whose first code has not come yet."""
+        return self.filter(confirmed_at__isnull=True)
+
+    def locked(self, *, now: datetime) -> "TOTPDeviceQuerySet":
+        """Active devices whose code entry is locked at `now` (too many wrong codes)."""
+        return self.confirmed().filter(locked_until__gt=now)
+
+
+class BackupCodeQuerySet(models.QuerySet["BackupCode"]):
+    def unused(self) -> "BackupCodeQuerySet":
+        return self.filter(used_at__isnull=True)
 
 
 class TOTPDevice(models.Model):
@@ -30,6 +51,8 @@ class TOTPDevice(models.Model):
     # Not auto_now_add: enrollment passes its own clock, which the 10-minute expiry uses.
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TOTPDeviceQuerySet.as_manager()
 
     class Meta:
         verbose_name = "TOTP device"
@@ -68,6 +91,8 @@ class BackupCode(models.Model):
     shown_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = BackupCodeQuerySet.as_manager()
+
     class Meta:
         indexes = [models.Index(fields=["user", "code_hash"], name="twofactor_backup_lookup_idx")]
 
@@ -80,4 +105,4 @@ def two_factor_active_q(user_ref: str = "pk") -> Exists:
 
     For annotating or filtering any user queryset in one indexed query.
     """
-    return Exists(TOTPDevice.objects.filter(user=OuterRef(user_ref), confirmed_at__isnull=False))
+    return Exists(TOTPDevice.objects.confirmed().filter(user=OuterRef(user_ref)))

@@ -1,26 +1,61 @@
-"""What twofactor announces. Listeners (the security log, e-mails) live elsewhere.
+"""What twofactor announces, and the words both sides of the contract use.
 
-Signals are sent inside the transaction that makes the change, so a listener
-that writes to the database commits or rolls back with it; a listener with a
-side effect outside the database (e-mail) should use transaction.on_commit().
+Listeners (a security log, e-mails, signing other sessions out) live in the
+project; twofactor never calls them. Every signal is sent with
+``sender=<the user model class>`` and ``user=<the user it is about>``; the
+other facts travel as the keyword arguments listed below, never as
+attributes set on the user object.
 
-Every signal is sent with sender=the user model class and `user=`.
+Sent *inside* the transaction that makes the change (marked "in" below): a
+listener that writes to the database commits or rolls back with the change,
+so no change goes unrecorded and no record describes a change that rolled
+back. A listener with an effect outside the database (an e-mail) should
+defer it with ``transaction.on_commit()``. Sent *after* (marked "after"): the
+change is already committed when listeners run.
+
+=========================  =====  ==============================================
+signal                     sent   arguments (besides sender, user)
+=========================  =====  ==============================================
+two_factor_enabled         in     -- the first code was right; 2FA is on
+two_factor_disabled        in     -- the user turned 2FA off themselves
+two_factor_reset           in     actor (a user, or None for the command line),
+                                  reason (non-empty text): someone else did it
+backup_codes_generated     in     count, at_enrollment (True for the first set,
+                                  made as 2FA is turned on)
+backup_code_used           in     remaining (unused codes left)
+code_verification_failed   in     method (Method), outcome (Outcome); attempts
+                                  refused because code entry is locked are not
+                                  announced again
+account_locked             in     until (when code entry unlocks)
+two_factor_login           after  method (Method), request: the code step
+                                  accepted a code and login() has run
+=========================  =====  ==============================================
 """
 
+from django.db import models
 from django.dispatch import Signal
 
-# user
+
+class Method(models.TextChoices):
+    """How a second factor was proven."""
+
+    TOTP = "totp", "authenticator app"
+    BACKUP = "backup", "backup code"
+
+
+class Outcome(models.TextChoices):
+    """Why a code was refused."""
+
+    INVALID = "invalid", "wrong code"
+    REPLAYED = "replayed", "code already used"
+    DRIFT = "drift", "code from a device with a wrong clock"
+
+
 two_factor_enabled = Signal()
-# user, actor (None when the user did it), reason ("" when the user did it)
 two_factor_disabled = Signal()
-# user, count, at_enrollment (True for the first set, made as 2FA is turned on)
+two_factor_reset = Signal()
 backup_codes_generated = Signal()
-# user, remaining
 backup_code_used = Signal()
-# user, method ("totp" or "backup"), reason ("invalid", "replayed", "drift");
-# attempts refused because the account is locked are not announced again
 code_verification_failed = Signal()
-# user, until
 account_locked = Signal()
-# user, method ("totp" or "backup")
 two_factor_login = Signal()

@@ -1,112 +1,60 @@
 """Request -> form -> service -> template. Every dialog is also a full page.
 
-Templates extend `request.htmx|yesno:"dialog.html,base.html"`: the same
-template is a <dialog> fragment for htmx and a whole page without JavaScript.
+Templates extend `request.htmx|yesno:"twofactor/dialog.html,twofactor/base.html"`:
+the same template is a <dialog> fragment for htmx and a whole page without
+JavaScript. A project restyles them by overriding those two (or any template)
+in its own templates/twofactor/.
 """
 
-from collections.abc import Callable
-from functools import wraps
+from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import redirect, render, resolve_url
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
-from django_htmx.http import HttpResponseClientRedirect
 
 from twofactor import otp, services
-from twofactor.forms import EnableForm, SudoForm, VerificationCodeForm, code_error_message
+from twofactor.conf import app_settings
+from twofactor.decorators import auth_view, sudo_view
+from twofactor.forms import EnableForm, VerificationCodeForm, code_error_message
 from twofactor.models import TOTPDevice
 from twofactor.qr import qr_png_data_uri
-
-PROFILE_URL = settings.LOGIN_REDIRECT_URL
-
-
-def _done(request: HttpRequest) -> HttpResponse:
-    """Back to My profile: a full reload for htmx so the section and messages refresh."""
-    url = resolve_url(PROFILE_URL)
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
+from twofactor.responses import done, render_page
+from twofactor.signals import Method
 
 
-def _auth_view(view: Callable) -> Callable:
-    """The decorators every view that handles passwords or codes gets."""
-    view = sensitive_post_parameters("password", "code")(view)
-    view = csrf_protect(view)
-    return never_cache(view)
+class LoginView(auth_views.LoginView):
+    """Step 1: Django's LoginView (and its security decorators), then the code step.
 
-
-def sudo_required(*, title: str) -> Callable:
-    """Ask for the password (and a code with 2FA) unless proven in the last 10 minutes.
-
-    The question is asked at the action's own URL, so the dialog (or page) the
-    user opened simply continues once they have answered it.
+    A right password for a user with 2FA does NOT log them in: it starts a
+    pending login and sends them to the code step. Projects subclass this for
+    their own form and template.
     """
 
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if services.has_recent_proof(request=request):
-                return view(request, *args, **kwargs)
-            needs_code = services.is_two_factor_enabled(user=request.user)
-            is_answer = request.method == "POST" and "sudo" in request.POST
-            # The action's own form, posted after the 10 minutes ran out (a slow setup):
-            # asked again, it is carried through the question so nothing is typed twice.
-            pending = _resumed_fields(request.POST) if is_answer else _action_fields(request)
-            form = SudoForm(
-                request.POST if is_answer else None, request=request, needs_code=needs_code
+    template_name = "twofactor/password_login.html"
+    redirect_authenticated_user = True
+
+    def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        try:
+            services.begin_pending_login(
+                request=self.request, user=form.get_user(), next_url=self.get_redirect_url()
             )
-            if is_answer and form.is_valid():
-                if pending:
-                    request.POST = pending  # continue the action that was interrupted
-                    return view(request, *args, **kwargs)
-                return redirect(request.get_full_path())  # htmx follows it inside the dialog
-            context = {
-                "form": form,
-                "title": title,
-                "pending": pending,
-                "expired": services.had_proof(request=request),
-            }
-            return render(request, "twofactor/sudo.html", context)
+        except services.NotEnrolled:
+            # No second factor: a half-finished login of someone else here ends now.
+            services.clear_pending_login(session=self.request.session)
+            return super().form_valid(form)
+        return redirect("twofactor:login_code")
 
-        return wrapper
-
-    return decorator
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {"issuer": app_settings.ISSUER, **super().get_context_data(**kwargs)}
 
 
-RESUME_PREFIX = "resume-"
-
-
-def _action_fields(request: HttpRequest) -> QueryDict:
-    """The fields of an action's form that reached the question instead of the action."""
-    fields = QueryDict(mutable=True)
-    if request.method == "POST":
-        for name, values in request.POST.lists():
-            # Passwords are never written back into a page: those are typed again.
-            if name != "csrfmiddlewaretoken" and "password" not in name:
-                fields.setlist(name, values)
-    return fields
-
-
-def _resumed_fields(post: QueryDict) -> QueryDict:
-    fields = QueryDict(mutable=True)
-    for name, values in post.lists():
-        if name.startswith(RESUME_PREFIX):
-            fields.setlist(name.removeprefix(RESUME_PREFIX), values)
-    return fields
-
-
-@login_required
-@_auth_view
-@require_http_methods(["GET", "POST"])
-@sudo_required(title="Enable 2FA")
+@sudo_view(title="Enable 2FA", two_factor_active=False)
 def enable(request: HttpRequest) -> HttpResponse:
     form = EnableForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -125,7 +73,9 @@ def enable(request: HttpRequest) -> HttpResponse:
             # hash on two_factor_enabled); this one has just proved the device: it stays,
             # as good as a login code, under a new session key.
             update_session_auth_hash(request, request.user)
-            services.mark_session_verified(request=request)
+            services.mark_session_verified(
+                session=request.session, user=request.user, method=Method.TOTP
+            )
             # Setup ends with backup codes, so nobody leaves it with none.
             services.regenerate_and_stash_backup_codes(
                 user=request.user, session=request.session, at_enrollment=True
@@ -138,14 +88,14 @@ def enable(request: HttpRequest) -> HttpResponse:
         device = services.begin_enrollment(user=request.user, session=request.session)
     except services.AlreadyEnabled:
         messages.info(request, "Two-factor authentication is already on.")
-        return _done(request)
-    return render(request, "twofactor/enable.html", _enable_context(request, form, device))
+        return done(request)
+    return render_page(request, "twofactor/enable.html", _enable_context(request, form, device))
 
 
 def _enable_context(request: HttpRequest, form: EnableForm, device: TOTPDevice) -> dict:
     secret = device.secret
     uri = otp.provisioning_uri(
-        secret=secret, account_name=request.user.get_username(), issuer=settings.TWOFACTOR_ISSUER
+        secret=secret, account_name=request.user.get_username(), issuer=app_settings.ISSUER
     )
     return {
         "form": form,
@@ -156,62 +106,52 @@ def _enable_context(request: HttpRequest, form: EnableForm, device: TOTPDevice) 
     }
 
 
-@login_required
-@_auth_view
-@require_http_methods(["GET", "POST"])
-@sudo_required(title="Disable 2FA")
+@sudo_view(title="Disable 2FA", two_factor_active=True)
 def disable(request: HttpRequest) -> HttpResponse:
-    if not services.is_two_factor_enabled(user=request.user):
-        return _done(request)
     if request.method == "POST" and "confirm" in request.POST:
         services.disable_two_factor(user=request.user)
         messages.success(
             request, "Two-factor authentication is off. Your backup codes were deleted."
         )
-        return _done(request)
+        return done(request)
     status = services.get_status(user=request.user)
-    return render(request, "twofactor/disable.html", {"status": status})
+    return render_page(request, "twofactor/disable.html", {"status": status})
 
 
-@login_required
-@_auth_view
-@require_http_methods(["GET", "POST"])
-@sudo_required(title="Generate backup code")
+@sudo_view(title="Generate backup code", two_factor_active=True)
 def backup_codes(request: HttpRequest) -> HttpResponse:
-    if not services.is_two_factor_enabled(user=request.user):
-        return _done(request)
     if request.method == "POST" and "generate" in request.POST:
         services.regenerate_and_stash_backup_codes(user=request.user, session=request.session)
         # POST, redirect, GET: a reload or the back button never makes a new set.
         return redirect("twofactor:new_backup_codes")
     status = services.get_status(user=request.user)
-    return render(request, "twofactor/backup_codes_intro.html", {"status": status})
+    return render_page(request, "twofactor/backup_codes_intro.html", {"status": status})
 
 
 @login_required
-@_auth_view
+@auth_view
 @require_http_methods(["GET"])
 def new_backup_codes(request: HttpRequest) -> HttpResponse:
     """The new codes, shown once; afterwards the page says so and offers a new set."""
     new = services.take_new_backup_codes(user=request.user, session=request.session)
     if new is None:
         if not services.is_two_factor_enabled(user=request.user):
-            return _done(request)
+            return done(request)
         status = services.get_status(user=request.user)
         context = {"status": status, "already_shown": True}
-        return render(request, "twofactor/backup_codes_intro.html", context)
+        return render_page(request, "twofactor/backup_codes_intro.html", context)
     context = {
         "codes": new.codes,
         "at_enrollment": new.at_enrollment,
         "generated_at": timezone.now(),
         "download_text": _backup_codes_text(request, new.codes),
     }
-    return render(request, "twofactor/backup_codes.html", context)
+    return render_page(request, "twofactor/backup_codes.html", context)
 
 
 def _backup_codes_text(request: HttpRequest, codes: list[str]) -> str:
     lines = [
-        f"{settings.PRODUCT_NAME} - backup codes",
+        f"{app_settings.ISSUER} - backup codes",
         f"Account: {request.user.get_username()}",
         f"Generated: {timezone.now():%Y-%m-%d %H:%M} UTC",
         "",
@@ -223,28 +163,28 @@ def _backup_codes_text(request: HttpRequest, codes: list[str]) -> str:
     return "\n".join(lines)
 
 
-@_auth_view
+@auth_view
 @require_http_methods(["GET", "POST"])
 def login_code(request: HttpRequest) -> HttpResponse:
     """Step 2 of login: the user is not logged in until this accepts a code."""
     if request.user.is_authenticated:
-        return redirect(PROFILE_URL)
+        return redirect(app_settings.DONE_URL)
     now = timezone.now()
     try:
         pending = services.get_pending_login(request=request, now=now)
     except services.PendingLoginExpired:
         messages.warning(request, "Your sign-in took longer than 10 minutes. Please start again.")
-        return redirect(settings.LOGIN_URL)
+        return redirect(app_settings.LOGIN_URL)
     except services.PendingLoginVoided:
         messages.warning(
             request,
             "The account's password or sign-in settings changed while you were signing in. "
             "Please start again.",
         )
-        return redirect(settings.LOGIN_URL)
+        return redirect(app_settings.LOGIN_URL)
     except services.PendingLoginMissing:
         messages.info(request, "Enter your email and password first.")
-        return redirect(settings.LOGIN_URL)
+        return redirect(app_settings.LOGIN_URL)
 
     form = VerificationCodeForm(request.POST or None)
     drift = False
@@ -261,17 +201,17 @@ def login_code(request: HttpRequest) -> HttpResponse:
             )
         except services.PendingLoginMissing:
             messages.warning(request, "Your sign-in could not be completed. Please start again.")
-            return redirect(settings.LOGIN_URL)
+            return redirect(app_settings.LOGIN_URL)
         except services.TwoFactorError as error:
             drift = isinstance(error, services.ClockDrift)
             form.add_error("code", code_error_message(error, now=now))
         else:
-            if verification.method == services.METHOD_BACKUP:
+            if verification.method == Method.BACKUP:
                 _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
             next_url = services.safe_next_url(request, pending.next_url)
-            return redirect(next_url or resolve_url(PROFILE_URL))
+            return redirect(next_url or resolve_url(app_settings.DONE_URL))
     context = {"form": form, "drift": drift, "lock_message": lock_message}
-    return render(request, "twofactor/login_code.html", context)
+    return render_page(request, "twofactor/login_code.html", context)
 
 
 def _warn_about_backup_codes(request: HttpRequest, remaining: int) -> None:

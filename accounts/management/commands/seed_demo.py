@@ -65,7 +65,7 @@ class Command(BaseCommand):
         for email, name, password, is_staff in DEMO_USERS:
             user = User.objects.filter(email_key=normalize_email_address(email)).first()
             created = user is None
-            if created:
+            if user is None:
                 # One save with the password: the security log shows no "password changed".
                 user = User.objects.create_user(
                     email, password, name=name, is_staff=is_staff, is_superuser=is_staff
@@ -114,7 +114,8 @@ class Command(BaseCommand):
                 # Plain INSERTs with executemany: a million model instances and
                 # their SQL compilation cost more than the database work itself.
                 with connection.cursor() as cursor:
-                    rows = _user_rows(first, batch, password_hash, now)
+                    # A list, as DB-API asks (a sequence): one batch, BATCH_SIZE rows.
+                    rows = list(_user_rows(first, batch, password_hash, now))
                     cursor.executemany(_INSERT_USER_SQL, rows)
                 if every_nth:
                     # The emails are zero-padded, so the batch is one index range.

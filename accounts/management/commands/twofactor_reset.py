@@ -15,6 +15,14 @@ from accounts.user_agents import COMMAND_LINE_AGENT
 from twofactor import services as twofactor_services
 
 COMMAND_LINE_ORIGIN = ActionOrigin(user_agent=COMMAND_LINE_AGENT)
+ResetRule = twofactor_services.ResetRule
+# The service's rules, in the words of this command's options.
+REFUSALS = {
+    ResetRule.NO_REASON: "--reason must say why (it is recorded and the user is told).",
+    ResetRule.OWN_ACCOUNT: "Staff cannot reset their own two-factor authentication.",
+    ResetRule.STAFF_TARGET: "--actor is not a superuser: only a superuser can reset the "
+    "two-factor authentication of a staff member.",
+}
 
 
 class Command(BaseCommand):
@@ -42,15 +50,13 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"--actor {actor} is not an active staff user with the right to reset 2FA."
                 )
-        if not reason.strip():
-            raise CommandError("--reason must say why (it is recorded and the user is told).")
         if not twofactor_services.is_two_factor_enabled(user=user):
             raise CommandError(f"{user.email} does not have two-factor authentication on.")
         try:
             with action_origin(COMMAND_LINE_ORIGIN):
                 twofactor_services.reset_two_factor(user=user, actor=staff, reason=reason)
-        except PermissionError as error:
-            raise CommandError(str(error)) from error
+        except twofactor_services.ResetRefused as error:
+            raise CommandError(REFUSALS[error.rule]) from error
         self.stdout.write(
             self.style.SUCCESS(
                 f"Two-factor authentication is reset for {user.email}; they were e-mailed."

@@ -1,0 +1,215 @@
+"""Everything the portal does after an event, in one place: read it top to bottom.
+
+Connected once, by AccountsConfig.ready() calling connect() at the bottom. Each
+receiver is a line or two that hands the signal's facts (its arguments) to the
+module that does the work: the security log, the e-mails, signing sessions out,
+the device cookies of the password lock, the cached counts of All users.
+
+twofactor sends its signals inside the transaction of the change (see
+twofactor/signals.py): the log events below commit or roll back with it, and
+e-mails are queued for after the commit (accounts.notifications).
+"""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models.signals import post_delete, post_save
+from django.http import HttpRequest
+
+from accounts import device_cookies, notifications, security_log, sign_out, user_list
+from accounts import signals as accounts_signals
+from accounts.middleware import current_origin, origin_from_request
+from accounts.models import SecurityEvent, normalize_email_address
+from twofactor import services as twofactor_services
+from twofactor import signals as twofactor_signals
+from twofactor.signals import Method, Outcome
+
+Kind = SecurityEvent.Kind
+
+
+# --- twofactor: the second factor changed -----------------------------------------------
+def on_two_factor_enabled(sender: type, *, user: AbstractBaseUser, **kwargs: Any) -> None:
+    event = security_log.record_event(user=user, kind=Kind.TWO_FACTOR_ENABLED)
+    notifications.notify(user=user, event=event)
+    # A session opened with the password alone before 2FA was on would stay logged in
+    # for weeks: it may be exactly the intruder the user turned 2FA on against. The
+    # session that turned it on just proved the code; the enable view keeps it
+    # (update_session_auth_hash).
+    sign_out.end_all_sessions(user=user)
+    user_list.forget_counts()
+
+
+def on_two_factor_disabled(sender: type, *, user: AbstractBaseUser, **kwargs: Any) -> None:
+    # Turned off by the user, from a session that passed it: nobody is signed out.
+    event = security_log.record_event(user=user, kind=Kind.TWO_FACTOR_DISABLED)
+    notifications.notify(user=user, event=event)
+    user_list.forget_counts()
+
+
+def on_two_factor_reset(
+    sender: type,
+    *,
+    user: AbstractBaseUser,
+    actor: AbstractBaseUser | None,
+    reason: str,
+    **kwargs: Any,
+) -> None:
+    event = security_log.record_event(
+        user=user, kind=Kind.TWO_FACTOR_RESET, actor=actor, detail=reason
+    )
+    notifications.notify(user=user, event=event)
+    # A reset follows a lost or stolen phone: whoever holds that phone's sessions
+    # is signed out with it.
+    sign_out.end_all_sessions(user=user)
+    user_list.forget_counts()
+
+
+def on_backup_codes_generated(
+    sender: type, *, user: AbstractBaseUser, at_enrollment: bool, **kwargs: Any
+) -> None:
+    event = security_log.record_event(user=user, kind=Kind.BACKUP_CODES_GENERATED)
+    # The first set comes with turning 2FA on, whose e-mail already says so: one mail.
+    if not at_enrollment:
+        notifications.notify(user=user, event=event)
+
+
+def on_backup_code_used(
+    sender: type, *, user: AbstractBaseUser, remaining: int, **kwargs: Any
+) -> None:
+    event = security_log.record_event(
+        user=user, kind=Kind.BACKUP_CODE_USED, detail=f"{remaining} left"
+    )
+    notifications.notify(user=user, event=event, extra={"remaining": remaining})
+
+
+def on_code_verification_failed(
+    sender: type, *, user: AbstractBaseUser, method: Method, outcome: Outcome, **kwargs: Any
+) -> None:
+    # No e-mail per failure: the lock (five in a row) is what the user hears about.
+    detail = security_log.failure_detail(method, outcome)
+    security_log.record_event(user=user, kind=Kind.CODE_FAILED, detail=detail)
+
+
+def on_account_locked(
+    sender: type, *, user: AbstractBaseUser, until: datetime, **kwargs: Any
+) -> None:
+    until_utc = until.astimezone(UTC)
+    event = security_log.record_event(
+        user=user, kind=Kind.ACCOUNT_LOCKED, detail=f"until {until_utc:%H:%M} UTC"
+    )
+    notifications.notify(user=user, event=event, extra={"until": until_utc})
+
+
+# --- Django's auth signals: logins ------------------------------------------------------
+def on_user_logged_in(
+    sender: type, *, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: Any
+) -> None:
+    # One login, one event. twofactor marks the session with how it passed the
+    # second factor before its login() call, so the event says "authenticator app"
+    # or "backup code"; any other login (a user without 2FA) is "password only".
+    method = (
+        twofactor_services.verified_method(session=request.session, user=user)
+        if request is not None
+        else None
+    )
+    origin = origin_from_request(request) if request is not None else None
+    security_log.record_event(
+        user=user, kind=Kind.LOGIN, detail=security_log.login_detail(method), origin=origin
+    )
+    # A completed login (after the code, for 2FA users): this browser is now known
+    # to the password lock.
+    if request is not None:
+        device_cookies.remember_login(request, email=user.get_username())
+
+
+def on_user_login_failed(
+    sender: str, *, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    # Refused by a lock before any password was checked: not a wrong password (the
+    # lock itself is the news), and a locked-out guesser cannot flood the log.
+    if request is not None and getattr(
+        request, twofactor_services.AUTHENTICATION_THROTTLED_ATTR, False
+    ):
+        return
+    # Only existing accounts have a log. The lookup happens for unknown e-mails too
+    # and nothing of it reaches the response, so the log leaks nothing at login.
+    # (Django has already replaced the password in `credentials` with stars.)
+    email_key = normalize_email_address(str(credentials.get("username") or ""))
+    user = email_key and get_user_model()._default_manager.filter(email_key=email_key).first()
+    if not user:
+        return
+    is_confirm = credentials.get("purpose") == twofactor_services.PURPOSE_CONFIRM
+    security_log.record_event(
+        user=user,
+        kind=Kind.CONFIRM_FAILED if is_confirm else Kind.LOGIN_FAILED,
+        origin=origin_from_request(request) if request is not None else None,
+    )
+
+
+# --- The user model: passwords, and users coming and going -------------------------------
+def on_user_saved(
+    sender: type,
+    *,
+    instance: AbstractBaseUser,
+    created: bool,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    # A login saves last_login only: the counts of All users stay.
+    if created or update_fields is None or not set(update_fields) <= {"last_login"}:
+        user_list.forget_counts()
+    # A changed password, by whatever path (My profile, the admin, manage.py
+    # changepassword): set_password() leaves the marker Django itself relies on to
+    # call the password validators' password_changed(); a login's transparent hash
+    # upgrade clears it. No extra query per save. (A reset is saved without the
+    # marker and announced by accounts.signals.password_reset instead.)
+    if created or getattr(instance, "_password", None) is None:
+        return
+    # Staff changing someone else's password (the admin) is named as the actor.
+    request_user = current_origin().request_user
+    is_someone_else = (
+        request_user is not None
+        and request_user.is_authenticated
+        and request_user.pk != instance.pk
+    )
+    event = security_log.record_event(
+        user=instance,
+        kind=Kind.PASSWORD_CHANGED,
+        actor=request_user if is_someone_else else None,
+    )
+    # "If this was not you...": a changed password is the first thing an intruder does.
+    notifications.notify(user=instance, event=event)
+
+
+def on_user_deleted(sender: type, **kwargs: Any) -> None:
+    user_list.forget_counts()
+
+
+def on_password_reset(sender: type, *, user: AbstractBaseUser, **kwargs: Any) -> None:
+    event = security_log.record_event(user=user, kind=Kind.PASSWORD_RESET)
+    notifications.notify(user=user, event=event)
+
+
+def connect() -> None:
+    """Called once, from AccountsConfig.ready(); dispatch_uid makes a second call harmless."""
+    User = get_user_model()
+    for signal, receiver in [
+        (twofactor_signals.two_factor_enabled, on_two_factor_enabled),
+        (twofactor_signals.two_factor_disabled, on_two_factor_disabled),
+        (twofactor_signals.two_factor_reset, on_two_factor_reset),
+        (twofactor_signals.backup_codes_generated, on_backup_codes_generated),
+        (twofactor_signals.backup_code_used, on_backup_code_used),
+        (twofactor_signals.code_verification_failed, on_code_verification_failed),
+        (twofactor_signals.account_locked, on_account_locked),
+        (user_logged_in, on_user_logged_in),
+        (user_login_failed, on_user_login_failed),
+        (accounts_signals.password_reset, on_password_reset),
+    ]:
+        signal.connect(receiver, dispatch_uid=f"accounts.receivers.{receiver.__name__}")
+    post_save.connect(on_user_saved, sender=User, dispatch_uid="accounts.receivers.on_user_saved")
+    post_delete.connect(
+        on_user_deleted, sender=User, dispatch_uid="accounts.receivers.on_user_deleted"
+    )

@@ -1,0 +1,44 @@
+"""twofactor's settings: each one's name, default and meaning, in one place.
+
+Read through `app_settings` at call time, never copied into a module constant
+at import, so `override_settings` in tests (and a project's own settings
+module) always win. A project sets only what it wants to change.
+"""
+
+from django.conf import settings
+
+
+class AppSettings:
+    @property
+    def ISSUER(self) -> str:
+        """TWOFACTOR_ISSUER: the name authenticator apps show above the code, and the name
+        in the backup-codes file. Default: "Django"."""
+        return getattr(settings, "TWOFACTOR_ISSUER", "Django")
+
+    @property
+    def ENCRYPTION_KEYS(self) -> list[str]:
+        """TWOFACTOR_ENCRYPTION_KEYS: Fernet keys for the secrets at rest, newest first (the
+        first encrypts, all decrypt). Default: none, and a key derived from SECRET_KEY,
+        for development only (the deploy check twofactor.W001 says so)."""
+        return list(getattr(settings, "TWOFACTOR_ENCRYPTION_KEYS", []))
+
+    @property
+    def DONE_URL(self) -> str:
+        """TWOFACTOR_DONE_URL: where the user goes after enabling, disabling or generating
+        codes, and where "Cancel" leads (a URL name or a path). Default: LOGIN_REDIRECT_URL."""
+        return getattr(settings, "TWOFACTOR_DONE_URL", settings.LOGIN_REDIRECT_URL)
+
+    @property
+    def LOGIN_URL(self) -> str:
+        """TWOFACTOR_LOGIN_URL: the password step, where a lapsed or voided code step starts
+        over (a URL name or a path). Default: LOGIN_URL."""
+        return getattr(settings, "TWOFACTOR_LOGIN_URL", settings.LOGIN_URL)
+
+    @property
+    def SUPPORT_URL(self) -> str:
+        """TWOFACTOR_SUPPORT_URL: a page or mailto: link for users who lost their phone and
+        their backup codes, offered on the code step. Default: "" (no link)."""
+        return getattr(settings, "TWOFACTOR_SUPPORT_URL", "")
+
+
+app_settings = AppSettings()

@@ -1,0 +1,83 @@
+"""The refusals services raise. Views turn each into a message; none is a server error."""
+
+import enum
+from datetime import datetime
+
+from twofactor import otp
+
+
+class TwoFactorError(Exception):
+    """Base class: a user-caused refusal, never a server error."""
+
+
+class InvalidCode(TwoFactorError):
+    pass
+
+
+class InvalidBackupCode(InvalidCode):
+    """Not one of the account's unused backup codes (wrong, or already spent)."""
+
+
+class CodeReplayed(InvalidCode):
+    """The code's time step was already used (by this login or an earlier one)."""
+
+
+class ClockDrift(InvalidCode):
+    """The code belongs to a step outside the accepted window: the device clock is off."""
+
+    def __init__(self, offset_steps: int) -> None:
+        super().__init__(offset_steps)
+        self.offset_steps = offset_steps
+        self.offset_seconds = offset_steps * otp.PERIOD
+
+
+class AccountLocked(TwoFactorError):
+    def __init__(self, until: datetime) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+class NotEnrolled(TwoFactorError):
+    """No pending (or no active) device where one is needed."""
+
+
+class AlreadyEnabled(TwoFactorError):
+    pass
+
+
+class PendingLoginMissing(TwoFactorError):
+    pass
+
+
+class PendingLoginExpired(PendingLoginMissing):
+    pass
+
+
+class PendingLoginVoided(PendingLoginMissing):
+    """Since the password step the password changed, the user was signed out everywhere,
+    or the second factor was reset or replaced: the half-finished login is worthless."""
+
+
+class WrongPassword(TwoFactorError):
+    pass
+
+
+class TooManyPasswordAttempts(WrongPassword):
+    """An authentication backend refused before checking: too many recent failures."""
+
+
+class ResetRule(enum.StrEnum):
+    """The rules of support's reset (services.reset); each entry point words them its way."""
+
+    NO_REASON = "no_reason"  # a reset always says why: it is recorded and the user is told
+    OWN_ACCOUNT = "own_account"  # your own 2FA goes through Disable 2FA (password and code)
+    STAFF_TARGET = "staff_target"  # only a superuser resets a staff member's 2FA
+
+
+class ResetRefused(TwoFactorError):
+    """A reset that `rule` forbids; `message` says so in a sentence for a page."""
+
+    def __init__(self, rule: ResetRule, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.message = message

@@ -1,0 +1,187 @@
+"""The two-step login: after the password, before the code. Needs the session and login().
+
+The user is NOT logged in between the steps: the session holds only who is half-way
+in (under PENDING_LOGIN_SESSION_KEY), and only login() at the end makes them a user.
+"""
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from twofactor import signals
+from twofactor.models import TOTPDevice
+from twofactor.services.errors import (
+    NotEnrolled,
+    PendingLoginExpired,
+    PendingLoginMissing,
+    PendingLoginVoided,
+)
+from twofactor.services.status import is_two_factor_enabled
+from twofactor.services.verification import Verification, verify_code
+from twofactor.signals import Method
+
+PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
+PENDING_LOGIN_TTL = timedelta(minutes=10)
+# Set when this session proved the second factor (code step or enrollment): who, and how.
+VERIFIED_SESSION_KEY = "twofactor_verified"
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    user: AbstractBaseUser
+    backend: str
+    next_url: str
+    device_id: int
+
+
+def _pending_fingerprint(user: AbstractBaseUser, device_id: int) -> str:
+    """What the password step saw of the account, as a salted HMAC (never a hash itself).
+
+    The user's session auth hash covers the password hash (Django's own) and whatever
+    the user model adds to it (this project's "sign out everywhere" generation); the
+    device id covers a second factor that was reset and enrolled again.
+    """
+    return salted_hmac(
+        "twofactor.services.pending_login",
+        f"{user.get_session_auth_hash()}:{device_id}",
+        algorithm="sha256",
+    ).hexdigest()
+
+
+def safe_next_url(request: HttpRequest, url: str | None) -> str:
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return ""
+
+
+def begin_pending_login(
+    *, request: HttpRequest, user: AbstractBaseUser, next_url: str, now: datetime | None = None
+) -> None:
+    """After a correct password: remember who is half-way in, without logging them in.
+
+    Only the user id, the backend, when it started, the validated next URL and a
+    fingerprint of the account's password and second factor are kept: no password,
+    nothing that would let another session finish it, and nothing that outlives a
+    password change, a reset, a "sign out everywhere" or a new second factor.
+    """
+    now = now or timezone.now()
+    device_id = (
+        TOTPDevice.objects.confirmed().filter(user=user).values_list("pk", flat=True).first()
+    )
+    if device_id is None:
+        raise NotEnrolled
+    session = request.session
+    session.cycle_key()  # a fixed session id planted before step 1 is worthless after it
+    session[PENDING_LOGIN_SESSION_KEY] = {
+        "user_id": str(user.pk),
+        "backend": getattr(user, "backend", ""),  # set by authenticate()
+        "started_at": now.timestamp(),
+        "next": safe_next_url(request, next_url),
+        "device_id": device_id,
+        "fingerprint": _pending_fingerprint(user, device_id),
+    }
+
+
+def get_pending_login(*, request: HttpRequest, now: datetime | None = None) -> PendingLogin:
+    now = now or timezone.now()
+    session = request.session
+    data = session.get(PENDING_LOGIN_SESSION_KEY)
+    if not isinstance(data, dict):
+        raise PendingLoginMissing
+    started_at = data.get("started_at", 0)
+    if (
+        now.timestamp() - started_at > PENDING_LOGIN_TTL.total_seconds()
+        or started_at > now.timestamp()
+    ):
+        clear_pending_login(session=session)
+        raise PendingLoginExpired
+    if data.get("backend") not in settings.AUTHENTICATION_BACKENDS:
+        clear_pending_login(session=session)
+        raise PendingLoginMissing
+    user = get_user_model()._default_manager.filter(pk=data.get("user_id"), is_active=True).first()
+    if user is None:
+        clear_pending_login(session=session)
+        raise PendingLoginMissing
+    device_id = data.get("device_id")
+    fingerprint = data.get("fingerprint")
+    if (
+        not isinstance(device_id, int)
+        or not isinstance(fingerprint, str)
+        or not constant_time_compare(fingerprint, _pending_fingerprint(user, device_id))
+    ):
+        clear_pending_login(session=session)
+        raise PendingLoginVoided
+    return PendingLogin(
+        user=user, backend=data["backend"], next_url=data.get("next", ""), device_id=device_id
+    )
+
+
+def clear_pending_login(*, session: MutableMapping[str, Any]) -> None:
+    session.pop(PENDING_LOGIN_SESSION_KEY, None)
+
+
+def complete_pending_login(
+    *, request: HttpRequest, pending: PendingLogin, code: str, now: datetime | None = None
+) -> Verification:
+    """Step 2: check the code for the pending user (from get_pending_login) and, if it
+    is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
+    now = now or timezone.now()
+    try:
+        verification = verify_code(
+            user=pending.user, code=code, now=now, device_id=pending.device_id
+        )
+    except NotEnrolled:
+        # 2FA was switched off (a support reset) after the password step: that
+        # half-finished login is void; the user starts again from the password.
+        clear_pending_login(session=request.session)
+        raise PendingLoginMissing from None
+    session = request.session
+    clear_pending_login(session=session)
+    # Marked before login(), so user_logged_in's listeners can ask verified_method()
+    # how this login passed; and again after, in case login() flushed a stale session.
+    mark_session_verified(session=session, user=pending.user, method=verification.method)
+    login(request, pending.user, backend=pending.backend)  # rotates the session key
+    mark_session_verified(session=request.session, user=pending.user, method=verification.method)
+    signals.two_factor_login.send(
+        sender=type(pending.user), user=pending.user, method=verification.method, request=request
+    )
+    return verification
+
+
+def mark_session_verified(
+    *, session: MutableMapping[str, Any], user: AbstractBaseUser, method: Method
+) -> None:
+    session[VERIFIED_SESSION_KEY] = {"user_id": str(user.pk), "method": str(method)}
+
+
+def verified_method(*, session: MutableMapping[str, Any], user: AbstractBaseUser) -> Method | None:
+    """How this session passed the second factor for `user` (None: it did not)."""
+    marker = session.get(VERIFIED_SESSION_KEY)
+    if not isinstance(marker, dict) or marker.get("user_id") != str(user.pk):
+        return None
+    try:
+        return Method(marker.get("method"))
+    except ValueError:
+        return None
+
+
+def is_session_verified(*, request: HttpRequest) -> bool:
+    """Did this session pass a second factor for the logged-in user (login code or enrollment),
+    and is that second factor still on?"""
+    user = request.user
+    return (
+        user.is_authenticated
+        and verified_method(session=request.session, user=user) is not None
+        and is_two_factor_enabled(user=user)
+    )

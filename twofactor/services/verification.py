@@ -1,0 +1,198 @@
+"""Checking a code (app or backup) for an active device: the replay guard and the throttle.
+
+The throttle's protocol, in one place (verify_code):
+  allowed?   not while the device's locked_until is in the future, checked
+             first, before any HMAC or key derivation (a lock costs no CPU);
+  why not?   MAX_FAILURES wrong codes in a row, TOTP and backup codes together;
+  until?     locked_until: 5 minutes, doubling with each lock, at most an hour.
+A right code resets the count. Everything happens under the device's row lock,
+so concurrent attempts on any server take turns and cannot race past the limit.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from twofactor import otp, signals
+from twofactor.models import BackupCode, TOTPDevice
+from twofactor.services.errors import (
+    AccountLocked,
+    ClockDrift,
+    CodeReplayed,
+    InvalidBackupCode,
+    InvalidCode,
+    NotEnrolled,
+    TwoFactorError,
+)
+from twofactor.services.status import unused_backup_code_count
+from twofactor.signals import Method, Outcome
+
+MAX_FAILURES = 5
+FIRST_LOCK = timedelta(minutes=5)
+LONGEST_LOCK = timedelta(hours=1)
+
+# The contract's names, kept here too for callers that think of them as services' words.
+METHOD_TOTP = Method.TOTP
+METHOD_BACKUP = Method.BACKUP
+
+
+@dataclass(frozen=True)
+class Verification:
+    method: Method
+    remaining_backup_codes: int | None = None
+
+
+def verify_code(
+    *,
+    user: AbstractBaseUser,
+    code: str,
+    now: datetime | None = None,
+    device_id: int | None = None,
+) -> Verification:
+    """Check an app code or a backup code (told apart by shape) for an active device.
+
+    With `device_id`, only that device counts (a pending login names the device
+    that was active at its password step; a replaced one is NotEnrolled).
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        devices = TOTPDevice.objects.confirmed().select_for_update().filter(user=user)
+        if device_id is not None:
+            devices = devices.filter(pk=device_id)
+        device = devices.first()
+        if device is None:
+            raise NotEnrolled
+        # Refuse before any HMAC or key derivation: a locked account costs no CPU.
+        if device.locked_until is not None and device.locked_until > now:
+            raise AccountLocked(device.locked_until)
+
+        totp_code = otp.normalize_totp_code(code)
+        if totp_code is not None:
+            method = Method.TOTP
+            checked = _check_totp(device, totp_code, now=now)
+        else:
+            method = Method.BACKUP
+            checked = _check_backup_code(user, code, now=now)
+
+        if isinstance(checked, Verification):
+            if device.failure_count or device.lock_count or device.locked_until:
+                TOTPDevice.objects.filter(pk=device.pk).update(
+                    failure_count=0, lock_count=0, locked_until=None
+                )
+            if method == Method.BACKUP:
+                signals.backup_code_used.send(
+                    sender=type(user), user=user, remaining=checked.remaining_backup_codes
+                )
+            return checked
+
+        error = _record_failure(device, user=user, method=method, error=checked, now=now)
+    # Raised here, after the transaction has committed, not inside it: an exception
+    # inside would roll back the failure count (and a lock) that was just written.
+    raise error
+
+
+def use_backup_code(*, user: AbstractBaseUser, code: str, now: datetime | None = None) -> int:
+    """Spend one backup code (throttled like any code); returns how many remain."""
+    if otp.normalize_backup_code(code) is None:
+        raise InvalidCode
+    return verify_code(user=user, code=code, now=now).remaining_backup_codes or 0
+
+
+def match_step(device: TOTPDevice, code: str, *, now: datetime) -> int | TwoFactorError:
+    """The time step a (normalised) app code is for, or why it is refused.
+
+    A code from a clock that is off is refused with ClockDrift. If it is from a
+    step still to come, the message has just told whoever typed it that it will
+    be valid in `drift` steps (a guesser would wait and resend it), so that one
+    step is burnt; the steps before it stay usable, so the owner who corrects
+    their clock logs in at once with the code their phone shows now.
+    Callers hold the device's row lock.
+    """
+    step = otp.match_totp(device.secret, code, now=now.timestamp())
+    if step is None:
+        drift = otp.find_drift(device.secret, code, now=now.timestamp())
+        if drift is None:
+            return InvalidCode()
+        if drift > 0:
+            _burn_step(device, otp.time_step(now.timestamp()) + drift, now=now)
+        return ClockDrift(drift)
+    if step <= device.last_used_step or step in device.burnt_steps:
+        return CodeReplayed()
+    return step
+
+
+def _burn_step(device: TOTPDevice, step: int, *, now: datetime) -> None:
+    # Only steps that can still come are kept, so the list stays as short as the
+    # drift window.
+    current = otp.time_step(now.timestamp())
+    kept = {s for s in device.burnt_steps if s >= current - otp.ACCEPT_WINDOW}
+    device.burnt_steps = sorted(kept | {step})
+    TOTPDevice.objects.filter(pk=device.pk).update(burnt_steps=device.burnt_steps)
+
+
+def _check_totp(device: TOTPDevice, code: str, *, now: datetime) -> Verification | TwoFactorError:
+    step = match_step(device, code, now=now)
+    if isinstance(step, TwoFactorError):
+        return step
+    # Conditional UPDATE: only a step newer than every accepted one wins, even
+    # on a database where select_for_update is a no-op.
+    advanced = TOTPDevice.objects.filter(pk=device.pk, last_used_step__lt=step).update(
+        last_used_step=step, burnt_steps=[s for s in device.burnt_steps if s > step]
+    )
+    if not advanced:
+        return CodeReplayed()
+    return Verification(method=Method.TOTP)
+
+
+def _check_backup_code(
+    user: AbstractBaseUser, code: str, *, now: datetime
+) -> Verification | TwoFactorError:
+    normalized = otp.normalize_backup_code(code)
+    reference = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
+    if normalized is None or reference is None:
+        return InvalidBackupCode()
+    code_hash = otp.hash_backup_code_like(normalized, reference=reference)
+    spent = BackupCode.objects.unused().filter(user=user, code_hash=code_hash).update(used_at=now)
+    if spent != 1:
+        return InvalidBackupCode()
+    remaining = unused_backup_code_count(user=user)
+    return Verification(method=Method.BACKUP, remaining_backup_codes=remaining)
+
+
+OUTCOMES = {ClockDrift: Outcome.DRIFT, CodeReplayed: Outcome.REPLAYED}
+
+
+def _record_failure(
+    device: TOTPDevice,
+    *,
+    user: AbstractBaseUser,
+    method: Method,
+    error: TwoFactorError,
+    now: datetime,
+) -> TwoFactorError:
+    failures = device.failure_count + 1
+    outcome = OUTCOMES.get(type(error), Outcome.INVALID)
+    signals.code_verification_failed.send(
+        sender=type(user), user=user, method=method, outcome=outcome
+    )
+    if isinstance(error, ClockDrift):
+        # The right code from a wrong clock is the owner's phone, not a guess (a
+        # random guess lands in the drift window one time in 50,000): it does not
+        # count towards the lock, so following the clock advice never locks anyone
+        # out nor sends "someone may know your password".
+        return error
+    if failures < MAX_FAILURES:
+        TOTPDevice.objects.filter(pk=device.pk).update(failure_count=F("failure_count") + 1)
+        return error
+    # 5 min, then 10, 20, 40, capped at an hour for an attacker who keeps coming back.
+    duration = min(FIRST_LOCK * (2**device.lock_count), LONGEST_LOCK)
+    until = now + duration
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        failure_count=0, lock_count=F("lock_count") + 1, locked_until=until
+    )
+    signals.account_locked.send(sender=type(user), user=user, until=until)
+    return AccountLocked(until)
