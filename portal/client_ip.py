@@ -50,7 +50,8 @@ def _unmapped(address: str) -> str:
     Left mapped, every IPv4 client would share one IPv6 /64 rate-limit bucket.
     """
     try:
-        mapped = ipaddress.ip_address(address).ipv4_mapped
-    except (ValueError, AttributeError):  # not an address, or IPv4 (no ipv4_mapped)
+        parsed = ipaddress.ip_address(address)
+    except ValueError:  # not an address
         return address
+    mapped = parsed.ipv4_mapped if isinstance(parsed, ipaddress.IPv6Address) else None
     return str(mapped) if mapped is not None else address
