@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -23,22 +22,16 @@ from accounts import account_changes
 from accounts.forms import ChangeEmailForm, ChangePasswordForm, CloseAccountForm, DetailsForm
 from accounts.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from portal import site
-from twofactor.decorators import sudo_required
+from twofactor.decorators import View, sudo_view
+
+# The new-password fields of Change password, hidden like the sudo answer.
+PASSWORD_FIELDS = ("old_password", "new_password1", "new_password2")
 
 
-def profile_action(title: str) -> Callable:
-    """The decorators of every action: logged in, no cache, CSRF, sudo, secrets hidden."""
-
-    def decorate(view: Callable) -> Callable:
-        view = sudo_required(title=title)(view)
-        view = require_http_methods(["GET", "POST"])(view)
-        view = never_cache(csrf_protect(view))
-        view = sensitive_post_parameters(
-            "password", "code", "old_password", "new_password1", "new_password2"
-        )(view)
-        return login_required(view)
-
-    return decorate
+def profile_action(title: str) -> Callable[[View], View]:
+    """Every action of My profile: logged in, no cache, CSRF, its passwords hidden from
+    error reports, and "confirm it's you" first."""
+    return sudo_view(title=title, secret_fields=PASSWORD_FIELDS)
 
 
 # The address a confirmation link just went to, for the "Check your inbox" page.

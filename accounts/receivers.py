@@ -10,19 +10,20 @@ twofactor/signals.py): the log events below commit or roll back with it, and
 e-mails are queued for after the commit (accounts.notifications).
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_delete, post_save
+from django.dispatch import Signal
 from django.http import HttpRequest
 
 from accounts import device_cookies, notifications, security_log, sign_out, user_list
 from accounts import signals as accounts_signals
 from accounts.middleware import current_origin, origin_from_request
-from accounts.models import SecurityEvent, normalize_email_address
+from accounts.models import SecurityEvent, User, normalize_email_address
 from twofactor import services as twofactor_services
 from twofactor import signals as twofactor_signals
 from twofactor.signals import Method, Outcome
@@ -31,7 +32,7 @@ Kind = SecurityEvent.Kind
 
 
 # --- twofactor: the second factor changed -----------------------------------------------
-def on_two_factor_enabled(sender: type, *, user: AbstractBaseUser, **kwargs: Any) -> None:
+def on_two_factor_enabled(sender: type, *, user: User, **kwargs: Any) -> None:
     event = security_log.record_event(user=user, kind=Kind.TWO_FACTOR_ENABLED)
     notifications.notify(user=user, event=event)
     # A session opened with the password alone before 2FA was on would stay logged in
@@ -42,7 +43,7 @@ def on_two_factor_enabled(sender: type, *, user: AbstractBaseUser, **kwargs: Any
     user_list.forget_counts()
 
 
-def on_two_factor_disabled(sender: type, *, user: AbstractBaseUser, **kwargs: Any) -> None:
+def on_two_factor_disabled(sender: type, *, user: User, **kwargs: Any) -> None:
     # Turned off by the user, from a session that passed it: nobody is signed out.
     event = security_log.record_event(user=user, kind=Kind.TWO_FACTOR_DISABLED)
     notifications.notify(user=user, event=event)
@@ -52,8 +53,8 @@ def on_two_factor_disabled(sender: type, *, user: AbstractBaseUser, **kwargs: An
 def on_two_factor_reset(
     sender: type,
     *,
-    user: AbstractBaseUser,
-    actor: AbstractBaseUser | None,
+    user: User,
+    actor: User | None,
     reason: str,
     **kwargs: Any,
 ) -> None:
@@ -68,7 +69,7 @@ def on_two_factor_reset(
 
 
 def on_backup_codes_generated(
-    sender: type, *, user: AbstractBaseUser, at_enrollment: bool, **kwargs: Any
+    sender: type, *, user: User, at_enrollment: bool, **kwargs: Any
 ) -> None:
     event = security_log.record_event(user=user, kind=Kind.BACKUP_CODES_GENERATED)
     # The first set comes with turning 2FA on, whose e-mail already says so: one mail.
@@ -76,9 +77,7 @@ def on_backup_codes_generated(
         notifications.notify(user=user, event=event)
 
 
-def on_backup_code_used(
-    sender: type, *, user: AbstractBaseUser, remaining: int, **kwargs: Any
-) -> None:
+def on_backup_code_used(sender: type, *, user: User, remaining: int, **kwargs: Any) -> None:
     event = security_log.record_event(
         user=user, kind=Kind.BACKUP_CODE_USED, detail=f"{remaining} left"
     )
@@ -86,16 +85,14 @@ def on_backup_code_used(
 
 
 def on_code_verification_failed(
-    sender: type, *, user: AbstractBaseUser, method: Method, outcome: Outcome, **kwargs: Any
+    sender: type, *, user: User, method: Method, outcome: Outcome, **kwargs: Any
 ) -> None:
     # No e-mail per failure: the lock (five in a row) is what the user hears about.
     detail = security_log.failure_detail(method, outcome)
     security_log.record_event(user=user, kind=Kind.CODE_FAILED, detail=detail)
 
 
-def on_account_locked(
-    sender: type, *, user: AbstractBaseUser, until: datetime, **kwargs: Any
-) -> None:
+def on_account_locked(sender: type, *, user: User, until: datetime, **kwargs: Any) -> None:
     until_utc = until.astimezone(UTC)
     event = security_log.record_event(
         user=user, kind=Kind.ACCOUNT_LOCKED, detail=f"until {until_utc:%H:%M} UTC"
@@ -105,7 +102,7 @@ def on_account_locked(
 
 # --- Django's auth signals: logins ------------------------------------------------------
 def on_user_logged_in(
-    sender: type, *, request: HttpRequest | None, user: AbstractBaseUser, **kwargs: Any
+    sender: type, *, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
     # One login, one event. twofactor marks the session with how it passed the
     # second factor before its login() call, so the event says "authenticator app"
@@ -153,7 +150,7 @@ def on_user_login_failed(
 def on_user_saved(
     sender: type,
     *,
-    instance: AbstractBaseUser,
+    instance: User,
     created: bool,
     update_fields: frozenset[str] | None = None,
     **kwargs: Any,
@@ -188,15 +185,15 @@ def on_user_deleted(sender: type, **kwargs: Any) -> None:
     user_list.forget_counts()
 
 
-def on_password_reset(sender: type, *, user: AbstractBaseUser, **kwargs: Any) -> None:
+def on_password_reset(sender: type, *, user: User, **kwargs: Any) -> None:
     event = security_log.record_event(user=user, kind=Kind.PASSWORD_RESET)
     notifications.notify(user=user, event=event)
 
 
 def connect() -> None:
     """Called once, from AccountsConfig.ready(); dispatch_uid makes a second call harmless."""
-    User = get_user_model()
-    for signal, receiver in [
+    user_model = get_user_model()
+    receivers: list[tuple[Signal, Callable[..., None]]] = [
         (twofactor_signals.two_factor_enabled, on_two_factor_enabled),
         (twofactor_signals.two_factor_disabled, on_two_factor_disabled),
         (twofactor_signals.two_factor_reset, on_two_factor_reset),
@@ -207,9 +204,12 @@ def connect() -> None:
         (user_logged_in, on_user_logged_in),
         (user_login_failed, on_user_login_failed),
         (accounts_signals.password_reset, on_password_reset),
-    ]:
+    ]
+    for signal, receiver in receivers:
         signal.connect(receiver, dispatch_uid=f"accounts.receivers.{receiver.__name__}")
-    post_save.connect(on_user_saved, sender=User, dispatch_uid="accounts.receivers.on_user_saved")
+    post_save.connect(
+        on_user_saved, sender=user_model, dispatch_uid="accounts.receivers.on_user_saved"
+    )
     post_delete.connect(
-        on_user_deleted, sender=User, dispatch_uid="accounts.receivers.on_user_deleted"
+        on_user_deleted, sender=user_model, dispatch_uid="accounts.receivers.on_user_deleted"
     )

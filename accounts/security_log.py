@@ -10,12 +10,11 @@ secret or a code.
 
 from datetime import datetime, timedelta
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.paginator import Page, Paginator
 from django.utils import timezone
 
 from accounts.middleware import ActionOrigin, current_origin
-from accounts.models import SecurityEvent
+from accounts.models import SecurityEvent, User
 from twofactor.signals import Method, Outcome
 
 # The detail of a login, a failed code: words for the signal contract's names.
@@ -33,10 +32,10 @@ HISTORY_PAGE_SIZE = 50
 
 def record_event(
     *,
-    user: AbstractBaseUser,
+    user: User,
     kind: str,
     detail: str = "",
-    actor: AbstractBaseUser | None = None,
+    actor: User | None = None,
     origin: ActionOrigin | None = None,
     now: datetime | None = None,
 ) -> SecurityEvent:
@@ -53,12 +52,12 @@ def record_event(
     )
 
 
-def recent_events(*, user: AbstractBaseUser, limit: int = RECENT_EVENTS) -> list[SecurityEvent]:
+def recent_events(*, user: User, limit: int = RECENT_EVENTS) -> list[SecurityEvent]:
     """Newest first, for "Recent security activity" on My profile."""
     return list(SecurityEvent.objects.filter(user=user).select_related("actor")[:limit])
 
 
-def history_page(*, user: AbstractBaseUser, number: object) -> Page:
+def history_page(*, user: User, number: int | str | None) -> Page:
     """One page of a user's full history; a bad page number gets the nearest real page."""
     events = SecurityEvent.objects.filter(user=user).select_related("actor")
     return Paginator(events, HISTORY_PAGE_SIZE).get_page(number)

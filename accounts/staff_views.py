@@ -15,15 +15,14 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts import user_list
 from accounts.forms import ResetTwoFactorForm, UserListForm
+from accounts.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from twofactor import services as twofactor_services
-from twofactor.decorators import sudo_required
+from twofactor.decorators import sudo_view
 from twofactor.forms import second_factor_way_in
 
 # Staff rights are permissions (given through groups such as "Support"); the staff
@@ -46,7 +45,7 @@ def staff_required(permission: str) -> Callable[[Callable], Callable]:
     def decorator(view: Callable) -> Callable:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        def wrapper(request: AuthenticatedHttpRequest, *args, **kwargs) -> HttpResponse:
             # Before anything else, and so before any lookup by id: without the
             # permission a staff member learns nothing, not even which ids exist.
             if not has_staff_permission(request.user, permission):
@@ -69,7 +68,7 @@ def has_staff_permission(user, permission: str) -> bool:
     return user.is_active and user.is_staff and user.has_perm(permission)
 
 
-def _list_status(request: HttpRequest) -> int:
+def _list_status(request: HtmxHttpRequest) -> int:
     # A hand-edited bad URL is the client's error (400); htmx 2 only swaps 2xx,
     # so inside the page the message comes with a 200.
     return 200 if request.htmx else 400
@@ -78,7 +77,7 @@ def _list_status(request: HttpRequest) -> int:
 @staff_required(VIEW_USERS_PERMISSION)
 @never_cache
 @require_GET
-def all_users(request: HttpRequest) -> HttpResponse:
+def all_users(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = UserListForm(request.GET)
     context = {
         "form": form,
@@ -113,7 +112,7 @@ class _Echo:
 @staff_required(VIEW_USERS_PERMISSION)
 @never_cache
 @require_GET
-def export_users_csv(request: HttpRequest) -> HttpResponse:
+def export_users_csv(request: AuthenticatedHttpRequest) -> HttpResponse | StreamingHttpResponse:
     form = UserListForm(request.GET)
     if not form.is_valid():
         return HttpResponse(
@@ -138,14 +137,10 @@ def _list_url(request: HttpRequest) -> str:
 
 
 @staff_required(RESET_PERMISSION)
-@sensitive_post_parameters("password", "code")  # the sudo answer posts both
-@csrf_protect
-@never_cache
-@require_http_methods(["GET", "POST"])
 # Removing someone's second factor is as sensitive as removing your own: a
 # hijacked staff session must not be enough, so staff confirm it is them.
-@sudo_required(title="Reset 2FA")
-def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
+@sudo_view(title="Reset 2FA")
+def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
     back = _list_url(request)
     context = {"target": target, "back": back}
@@ -172,6 +167,6 @@ def reset_two_factor(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "accounts/reset_two_factor.html", context)
 
 
-def _back(request: HttpRequest, url: str) -> HttpResponse:
+def _back(request: HtmxHttpRequest, url: str) -> HttpResponse:
     # A full reload for htmx, so the table and the message both refresh.
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

@@ -1,6 +1,7 @@
 from functools import partial
 
 from django.contrib import messages
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
@@ -12,6 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts import login_throttle, security_log, tasks
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import normalize_email_address
 from portal import site
 from twofactor import services as twofactor_services
@@ -33,7 +35,7 @@ class LoginView(twofactor_views.LoginView):
             return render(request, "accounts/locked_out.html", {"until": until}, status=429)
         return super().post(request, *args, **kwargs)
 
-    def form_invalid(self, form: EmailAuthenticationForm) -> HttpResponse:
+    def form_invalid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
         # Refused by a lock that another request set a moment ago: say so, as above.
         until = getattr(self.request, login_throttle.BLOCKED_UNTIL_ATTR, None)
         if until is not None:
@@ -55,7 +57,7 @@ class LogoutView(auth_views.LogoutView):
 
 @login_required
 @never_cache
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = twofactor_services.get_status(user=request.user)
     context = {
         "two_factor": status,
@@ -73,7 +75,7 @@ class PasswordResetView(auth_views.PasswordResetView):
 
     form_class = PasswordResetForm
 
-    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+    def form_valid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
         # Past the limits the page looks exactly the same, but no e-mail goes out:
         # the form cannot be used to flood someone's inbox. The worker looks the
         # address up, so known and unknown addresses cost this request the same.

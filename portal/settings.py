@@ -420,6 +420,8 @@ SUPPORT_URL = env.str("SUPPORT_URL", default="")
 # (portal/site.py). check --deploy warns without it (accounts.W005).
 SITE_URL = env.str("SITE_URL", default="")
 SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@localhost" if DEBUG else "")
+# twofactor's code step offers the same link, for a lost phone (twofactor/conf.py).
+TWOFACTOR_SUPPORT_URL = SUPPORT_URL or (f"mailto:{SUPPORT_EMAIL}" if SUPPORT_EMAIL else "")
 
 # Security log: events older than this are deleted by `manage.py prune_security_events`.
 SECURITY_EVENT_RETENTION_DAYS = env.int("SECURITY_EVENT_RETENTION_DAYS", default=365)

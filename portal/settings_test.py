@@ -19,3 +19,4 @@ TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBacken
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
 ALLOWED_HOSTS = ["*"]
 SUPPORT_EMAIL = "support@portal.example"
+TWOFACTOR_SUPPORT_URL = f"mailto:{SUPPORT_EMAIL}"  # follows SUPPORT_EMAIL, as in settings.py

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods
 
 from twofactor import services
 from twofactor.forms import SudoForm
+from twofactor.http import AuthenticatedHttpRequest
 from twofactor.responses import done, render_page
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
@@ -29,10 +30,15 @@ View = TypeVar("View", bound=Callable[..., HttpResponse])
 RESUME_PREFIX = "resume-"
 
 
-def auth_view(view: View) -> View:
-    """What every view that handles passwords or codes gets: the posted secrets are
-    starred out of error reports, CSRF is checked, and no cache keeps the page."""
-    view = sensitive_post_parameters("password", "code")(view)
+# Posted fields that error reports must never show (the answer to "confirm it's you").
+SECRET_FIELDS = ("password", "code")
+
+
+def auth_view(view: View, *, secret_fields: Sequence[str] = ()) -> View:
+    """What every view that handles passwords or codes gets: the posted secrets (and
+    `secret_fields`, the view's own) are starred out of error reports, CSRF is
+    checked, and no cache keeps the page."""
+    view = sensitive_post_parameters(*SECRET_FIELDS, *secret_fields)(view)
     view = csrf_protect(view)
     return never_cache(view)
 
@@ -41,12 +47,13 @@ def sudo_required(*, title: str) -> Callable[[View], View]:
     """Ask for the password (and a code with 2FA) unless proven in the last 10 minutes.
 
     The question is asked at the action's own URL, so the dialog (or page) the
-    user opened simply continues once they have answered it.
+    user opened simply continues once they have answered it. It goes behind
+    login_required (sudo_view puts it there): the request has a user.
     """
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if services.has_recent_proof(request=request):
                 return view(request, *args, **kwargs)
             needs_code = services.is_two_factor_enabled(user=request.user)
@@ -60,7 +67,10 @@ def sudo_required(*, title: str) -> Callable[[View], View]:
             if is_answer and form.is_valid():
                 services.start_sudo(request=request)
                 if pending:
-                    request.POST = pending  # continue the action that was interrupted
+                    # Continue the action that was interrupted. django-stubs types POST as
+                    # _ImmutableQueryDict (a stubs-only class for what Django parses); one
+                    # built in code is typed QueryDict, and no public API turns one into the other.
+                    request.POST = pending  # type: ignore[assignment]
                     return view(request, *args, **kwargs)
                 return redirect(request.get_full_path())  # htmx follows it inside the dialog
             context = {
@@ -71,7 +81,9 @@ def sudo_required(*, title: str) -> Callable[[View], View]:
             }
             return render_page(request, "twofactor/sudo.html", context)
 
-        return wrapper  # type: ignore[return-value]  # same signature as `view`
+        # wraps() is typed as returning its own _Wrapped[...], which mypy cannot equate
+        # with the TypeVar `View`; the wrapper takes `view`'s arguments and returns its answer.
+        return wrapper  # type: ignore[return-value]
 
     return decorator
 
@@ -82,20 +94,24 @@ def two_factor_state_required(*, active: bool) -> Callable[[View], View]:
 
     def decorator(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if services.is_two_factor_enabled(user=request.user) == active:
                 return view(request, *args, **kwargs)
             if not active:
                 messages.info(request, "Two-factor authentication is already on.")
             return done(request)
 
-        return wrapper  # type: ignore[return-value]  # same signature as `view`
+        return wrapper  # type: ignore[return-value]  # wraps(): as in sudo_required
 
     return decorator
 
 
 def sudo_view(
-    *, title: str, two_factor_active: bool | None = None, methods: Sequence[str] = ("GET", "POST")
+    *,
+    title: str,
+    two_factor_active: bool | None = None,
+    methods: Sequence[str] = ("GET", "POST"),
+    secret_fields: Sequence[str] = (),
 ) -> Callable[[View], View]:
     """login_required, auth_view, the methods, the 2FA state (if given), sudo_required."""
 
@@ -104,7 +120,7 @@ def sudo_view(
         if two_factor_active is not None:
             guarded = two_factor_state_required(active=two_factor_active)(guarded)
         guarded = require_http_methods(list(methods))(guarded)
-        return login_required(auth_view(guarded))
+        return login_required(auth_view(guarded, secret_fields=secret_fields))
 
     return decorator
 

@@ -2,11 +2,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 
 from twofactor import otp, services
+from twofactor.user_model import AuthUser
 
 
 def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
@@ -44,7 +44,7 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     return "That code is not right. Check your authenticator app and try again."
 
 
-def second_factor_way_in(*, user: AbstractBaseUser, page: str) -> str:
+def second_factor_way_in(*, user: AuthUser, page: str) -> str:
     """What a session that passed no second factor should do to open `page`."""
     if services.is_two_factor_enabled(user=user):
         return "Log out, then log in again with your code."

@@ -3,12 +3,13 @@
 import base64
 import io
 
-import qrcode
-from qrcode.constants import ERROR_CORRECT_M
+# qrcode ships no type hints (their stubs are the types-qrcode package, not a dependency
+# yet): one ignore here, which warn_unused_ignores flags once the stubs are installed.
+import qrcode  # type: ignore[import-untyped]
 
 
 def qr_png_data_uri(text: str) -> str:
-    qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=6, border=4)
+    qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=4)
     qr.add_data(text)
     qr.make(fit=True)
     image = qr.make_image(fill_color="black", back_color="white")

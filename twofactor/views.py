@@ -22,6 +22,7 @@ from twofactor import otp, services
 from twofactor.conf import app_settings
 from twofactor.decorators import auth_view, sudo_view
 from twofactor.forms import EnableForm, VerificationCodeForm, code_error_message
+from twofactor.http import AuthenticatedHttpRequest
 from twofactor.models import TOTPDevice
 from twofactor.qr import qr_png_data_uri
 from twofactor.responses import done, render_page
@@ -55,7 +56,7 @@ class LoginView(auth_views.LoginView):
 
 
 @sudo_view(title="Enable 2FA", two_factor_active=False)
-def enable(request: HttpRequest) -> HttpResponse:
+def enable(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = EnableForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         now = timezone.now()
@@ -107,7 +108,7 @@ def _enable_context(request: HttpRequest, form: EnableForm, device: TOTPDevice) 
 
 
 @sudo_view(title="Disable 2FA", two_factor_active=True)
-def disable(request: HttpRequest) -> HttpResponse:
+def disable(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "confirm" in request.POST:
         services.disable_two_factor(user=request.user)
         messages.success(
@@ -119,7 +120,7 @@ def disable(request: HttpRequest) -> HttpResponse:
 
 
 @sudo_view(title="Generate backup code", two_factor_active=True)
-def backup_codes(request: HttpRequest) -> HttpResponse:
+def backup_codes(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "generate" in request.POST:
         services.regenerate_and_stash_backup_codes(user=request.user, session=request.session)
         # POST, redirect, GET: a reload or the back button never makes a new set.
@@ -131,7 +132,7 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
 @login_required
 @auth_view
 @require_http_methods(["GET"])
-def new_backup_codes(request: HttpRequest) -> HttpResponse:
+def new_backup_codes(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The new codes, shown once; afterwards the page says so and offers a new set."""
     new = services.take_new_backup_codes(user=request.user, session=request.session)
     if new is None:

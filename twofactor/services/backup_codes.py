@@ -6,20 +6,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
 from twofactor import crypto, otp, signals
 from twofactor.models import BackupCode, TOTPDevice
 from twofactor.services.errors import NotEnrolled
+from twofactor.user_model import AuthUser
 
 # New backup codes between the POST that made them and the one GET that shows them.
 NEW_BACKUP_CODES_SESSION_KEY = "twofactor_new_backup_codes"
 NEW_BACKUP_CODES_TTL = timedelta(minutes=10)
 
 
-def regenerate_backup_codes(*, user: AbstractBaseUser, at_enrollment: bool = False) -> list[str]:
+def regenerate_backup_codes(*, user: AuthUser, at_enrollment: bool = False) -> list[str]:
     """A new set of five codes; the old set is gone in the same transaction.
 
     The plain codes are returned once, for the page to show; only hashes are kept.
@@ -30,7 +30,7 @@ def regenerate_backup_codes(*, user: AbstractBaseUser, at_enrollment: bool = Fal
 
 
 def regenerate_and_stash_backup_codes(
-    *, user: AbstractBaseUser, session: MutableMapping[str, Any], at_enrollment: bool = False
+    *, user: AuthUser, session: MutableMapping[str, Any], at_enrollment: bool = False
 ) -> None:
     """A new set, kept (encrypted) in this session for the one page that shows it."""
     codes, marker = _regenerate(user=user, at_enrollment=at_enrollment)
@@ -38,7 +38,7 @@ def regenerate_and_stash_backup_codes(
     session[NEW_BACKUP_CODES_SESSION_KEY] = crypto.encrypt_secret(payload)
 
 
-def _regenerate(*, user: AbstractBaseUser, at_enrollment: bool) -> tuple[list[str], str]:
+def _regenerate(*, user: AuthUser, at_enrollment: bool) -> tuple[list[str], str]:
     """The new codes, and one of their stored hashes (the set's marker)."""
     codes = otp.generate_backup_codes()
     salt = otp.new_backup_code_salt()
@@ -64,7 +64,7 @@ class NewBackupCodes:
 
 
 def take_new_backup_codes(
-    *, user: AbstractBaseUser, session: MutableMapping[str, Any], now: datetime | None = None
+    *, user: AuthUser, session: MutableMapping[str, Any], now: datetime | None = None
 ) -> NewBackupCodes | None:
     """The codes stashed for this page, once: a reload, or a second request at the same
     moment (each has its own copy of the session), finds None."""

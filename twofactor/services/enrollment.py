@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from twofactor import otp, signals
 from twofactor.models import BackupCode, TOTPDevice
 from twofactor.services.errors import AlreadyEnabled, InvalidCode, NotEnrolled, TwoFactorError
 from twofactor.services.verification import match_step
+from twofactor.user_model import AuthUser
 
 # The pending device this session is enrolling; no other session can see or confirm it.
 ENROLLMENT_SESSION_KEY = "twofactor_enrollment"
@@ -24,7 +24,7 @@ PENDING_ENROLLMENT_TTL = timedelta(minutes=10)
 
 
 def begin_enrollment(
-    *, user: AbstractBaseUser, session: MutableMapping[str, Any], now: datetime | None = None
+    *, user: AuthUser, session: MutableMapping[str, Any], now: datetime | None = None
 ) -> TOTPDevice:
     """The pending device to show in this session's enable dialog: the same secret for 10 min.
 
@@ -58,7 +58,7 @@ def begin_enrollment(
 
 def confirm_enrollment(
     *,
-    user: AbstractBaseUser,
+    user: AuthUser,
     session: MutableMapping[str, Any],
     code: str,
     now: datetime | None = None,
@@ -66,12 +66,15 @@ def confirm_enrollment(
     """Activate this session's pending device if `code` is valid; the code's step is burnt."""
     now = now or timezone.now()
     normalized = otp.normalize_totp_code(code)
+    device_id = session.get(ENROLLMENT_SESSION_KEY)
+    if device_id is None:
+        raise NotEnrolled  # nothing pending in this session (pk=None matches no row)
     with transaction.atomic():
         device = (
             TOTPDevice.objects.pending()
             .select_for_update()
             .filter(
-                pk=session.get(ENROLLMENT_SESSION_KEY),
+                pk=device_id,
                 user=user,
                 created_at__gt=now - PENDING_ENROLLMENT_TTL,
             )
@@ -107,14 +110,14 @@ def confirm_enrollment(
     return device
 
 
-def disable_two_factor(*, user: AbstractBaseUser) -> None:
+def disable_two_factor(*, user: AuthUser) -> None:
     """Turn 2FA off: the device and every backup code go, in one transaction."""
     with transaction.atomic():
         if delete_second_factors(user=user):
             signals.two_factor_disabled.send(sender=type(user), user=user)
 
 
-def delete_second_factors(*, user: AbstractBaseUser) -> bool:
+def delete_second_factors(*, user: AuthUser) -> bool:
     """Remove the device and every backup code; True if there was a device.
 
     No signal of its own: callers say what happened (disabled, reset, or an
@@ -126,5 +129,5 @@ def delete_second_factors(*, user: AbstractBaseUser) -> bool:
     return bool(deleted)
 
 
-def _lock_user_row(user: AbstractBaseUser) -> None:
+def _lock_user_row(user: AuthUser) -> None:
     list(get_user_model()._default_manager.select_for_update().filter(pk=user.pk).values_list("pk"))

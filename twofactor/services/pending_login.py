@@ -11,7 +11,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -28,6 +27,7 @@ from twofactor.services.errors import (
 from twofactor.services.status import is_two_factor_enabled
 from twofactor.services.verification import Verification, verify_code
 from twofactor.signals import Method
+from twofactor.user_model import AuthUser
 
 PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
 PENDING_LOGIN_TTL = timedelta(minutes=10)
@@ -37,13 +37,13 @@ VERIFIED_SESSION_KEY = "twofactor_verified"
 
 @dataclass(frozen=True)
 class PendingLogin:
-    user: AbstractBaseUser
+    user: AuthUser
     backend: str
     next_url: str
     device_id: int
 
 
-def _pending_fingerprint(user: AbstractBaseUser, device_id: int) -> str:
+def _pending_fingerprint(user: AuthUser, device_id: int) -> str:
     """What the password step saw of the account, as a salted HMAC (never a hash itself).
 
     The user's session auth hash covers the password hash (Django's own) and whatever
@@ -66,7 +66,7 @@ def safe_next_url(request: HttpRequest, url: str | None) -> str:
 
 
 def begin_pending_login(
-    *, request: HttpRequest, user: AbstractBaseUser, next_url: str, now: datetime | None = None
+    *, request: HttpRequest, user: AuthUser, next_url: str, now: datetime | None = None
 ) -> None:
     """After a correct password: remember who is half-way in, without logging them in.
 
@@ -109,7 +109,12 @@ def get_pending_login(*, request: HttpRequest, now: datetime | None = None) -> P
     if data.get("backend") not in settings.AUTHENTICATION_BACKENDS:
         clear_pending_login(session=session)
         raise PendingLoginMissing
-    user = get_user_model()._default_manager.filter(pk=data.get("user_id"), is_active=True).first()
+    user_id = data.get("user_id")
+    user = (
+        get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
+        if user_id is not None
+        else None  # what the lookup would find: pk=None matches no row
+    )
     if user is None:
         clear_pending_login(session=session)
         raise PendingLoginMissing
@@ -160,18 +165,21 @@ def complete_pending_login(
 
 
 def mark_session_verified(
-    *, session: MutableMapping[str, Any], user: AbstractBaseUser, method: Method
+    *, session: MutableMapping[str, Any], user: AuthUser, method: Method
 ) -> None:
     session[VERIFIED_SESSION_KEY] = {"user_id": str(user.pk), "method": str(method)}
 
 
-def verified_method(*, session: MutableMapping[str, Any], user: AbstractBaseUser) -> Method | None:
+def verified_method(*, session: MutableMapping[str, Any], user: AuthUser) -> Method | None:
     """How this session passed the second factor for `user` (None: it did not)."""
     marker = session.get(VERIFIED_SESSION_KEY)
     if not isinstance(marker, dict) or marker.get("user_id") != str(user.pk):
         return None
+    method = marker.get("method")
+    if not isinstance(method, str):
+        return None  # what Method() of a non-string ends in (ValueError) below
     try:
-        return Method(marker.get("method"))
+        return Method(method)
     except ValueError:
         return None
 

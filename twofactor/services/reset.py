@@ -5,15 +5,15 @@ asks: reset_two_factor raises ResetRefused, and reset_refusal lets a page say
 so before it shows a form.
 """
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from twofactor import signals
 from twofactor.services.enrollment import delete_second_factors
 from twofactor.services.errors import ResetRefused, ResetRule
+from twofactor.user_model import AuthUser
 
 
-def reset_refusal(*, user: AbstractBaseUser, actor: AbstractBaseUser | None) -> ResetRefused | None:
+def reset_refusal(*, user: AuthUser, actor: AuthUser | None) -> ResetRefused | None:
     """Why `actor` may not reset `user`'s 2FA, or None when they may.
 
     actor=None is the command line: an operator with shell access, who has no
@@ -40,9 +40,7 @@ def reset_refusal(*, user: AbstractBaseUser, actor: AbstractBaseUser | None) -> 
     return None
 
 
-def reset_two_factor(
-    *, user: AbstractBaseUser, actor: AbstractBaseUser | None, reason: str
-) -> None:
+def reset_two_factor(*, user: AuthUser, actor: AuthUser | None, reason: str) -> None:
     """Remove `user`'s device and backup codes; `reason` is required (the user is told it)."""
     reason = (reason or "").strip()
     if not reason:

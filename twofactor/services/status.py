@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from twofactor.models import BackupCode, TOTPDevice
+from twofactor.user_model import AuthUser
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,7 @@ class TwoFactorStatus:
     has_backup_codes: bool
 
 
-def get_status(*, user: AbstractBaseUser) -> TwoFactorStatus:
+def get_status(*, user: AuthUser) -> TwoFactorStatus:
     device = TOTPDevice.objects.confirmed().filter(user=user).first()
     codes = list(BackupCode.objects.filter(user=user).values_list("used_at", flat=True))
     return TwoFactorStatus(
@@ -28,17 +28,15 @@ def get_status(*, user: AbstractBaseUser) -> TwoFactorStatus:
     )
 
 
-def is_two_factor_enabled(*, user: AbstractBaseUser) -> bool:
+def is_two_factor_enabled(*, user: AuthUser) -> bool:
     return TOTPDevice.objects.confirmed().filter(user=user).exists()
 
 
-def unused_backup_code_count(*, user: AbstractBaseUser) -> int:
+def unused_backup_code_count(*, user: AuthUser) -> int:
     return BackupCode.objects.unused().filter(user=user).count()
 
 
-def code_entry_locked_until(
-    *, user: AbstractBaseUser, now: datetime | None = None
-) -> datetime | None:
+def code_entry_locked_until(*, user: AuthUser, now: datetime | None = None) -> datetime | None:
     """When code entry unlocks, if it is locked now (too many wrong codes); else None."""
     return (
         TOTPDevice.objects.locked(now=now or timezone.now())

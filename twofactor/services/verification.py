@@ -12,7 +12,6 @@ so concurrent attempts on any server take turns and cannot race past the limit.
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -30,6 +29,7 @@ from twofactor.services.errors import (
 )
 from twofactor.services.status import unused_backup_code_count
 from twofactor.signals import Method, Outcome
+from twofactor.user_model import AuthUser
 
 MAX_FAILURES = 5
 FIRST_LOCK = timedelta(minutes=5)
@@ -48,7 +48,7 @@ class Verification:
 
 def verify_code(
     *,
-    user: AbstractBaseUser,
+    user: AuthUser,
     code: str,
     now: datetime | None = None,
     device_id: int | None = None,
@@ -95,7 +95,7 @@ def verify_code(
     raise error
 
 
-def use_backup_code(*, user: AbstractBaseUser, code: str, now: datetime | None = None) -> int:
+def use_backup_code(*, user: AuthUser, code: str, now: datetime | None = None) -> int:
     """Spend one backup code (throttled like any code); returns how many remain."""
     if otp.normalize_backup_code(code) is None:
         raise InvalidCode
@@ -149,7 +149,7 @@ def _check_totp(device: TOTPDevice, code: str, *, now: datetime) -> Verification
 
 
 def _check_backup_code(
-    user: AbstractBaseUser, code: str, *, now: datetime
+    user: AuthUser, code: str, *, now: datetime
 ) -> Verification | TwoFactorError:
     normalized = otp.normalize_backup_code(code)
     reference = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
@@ -169,7 +169,7 @@ OUTCOMES = {ClockDrift: Outcome.DRIFT, CodeReplayed: Outcome.REPLAYED}
 def _record_failure(
     device: TOTPDevice,
     *,
-    user: AbstractBaseUser,
+    user: AuthUser,
     method: Method,
     error: TwoFactorError,
     now: datetime,
