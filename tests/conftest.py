@@ -1,4 +1,6 @@
-"""Shared fixtures: users, a user with an active authenticator, and codes at a given time."""
+"""Shared fixtures: users, a user with an active authenticator, codes at a given time (right
+and wrong ones), sessions logged in with or without a recent "confirm it's you"; and the one
+rule that skips PostgreSQL-only tests on SQLite."""
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -6,9 +8,10 @@ from datetime import datetime, timedelta
 import pyotp
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connections
 from django.utils import timezone
 
-from twofactor import services
+from twofactor import otp, services
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture password
 
@@ -20,6 +23,22 @@ OPEN_REDIRECTS = [
     "http:\\\\evil.example",
     "/\\evil.example",
 ]
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    # The one place @pytest.mark.postgres is honoured: row locks, concurrent connections,
+    # pg_trgm and the PostgreSQL servers only exist when DATABASE_URL names PostgreSQL.
+    vendor = connections["default"].vendor
+    if vendor == "postgresql":
+        return
+    # A skipif put first: pytest reads skipif marks before skip marks, and a test's other
+    # reason to skip (no Redis, say) must not hide this one.
+    skip = pytest.mark.skipif(
+        True, reason=f"needs PostgreSQL, not {vendor}: DATABASE_URL=postgres://..."
+    )
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(skip, append=False)
 
 
 class FrozenClock:
@@ -135,6 +154,52 @@ def totp_code() -> Callable[..., str]:
 
 
 @pytest.fixture
+def wrong_code() -> Callable[..., str]:
+    """wrong_code(secret, at=datetime): six digits that are the code of no step near `at`.
+
+    Not even of a step inside the drift window (a drifted code is "your clock is off", not
+    "wrong"), with two steps to spare for a test that moves its clock a little; so the
+    refusal is always the plain "That code is not right".
+    """
+
+    def code(secret: str, *, at: datetime | None = None) -> str:
+        at = at or timezone.now()
+        reach = otp.DRIFT_WINDOW + 2
+        near = {pyotp.TOTP(secret).at(at, counter_offset=n) for n in range(-reach, reach + 1)}
+        return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in near)
+
+    return code
+
+
+@pytest.fixture
+def log_in_with_sudo(db) -> Callable[..., object]:
+    """log_in_with_sudo(client, user): logged in, and "confirm it's you" answered just now
+    (at timezone.now(), so a frozen clock sets when it lapses). Returns the client.
+
+    Without the password dialog and without spending a code, for tests whose subject comes
+    after the proof; tests of the proof itself post the dialog. A user with 2FA on gets a
+    session that passed the code step too, as a real login would (staff pages need it).
+    The user's security log is emptied afterwards, so it holds only what the test does next.
+    """
+    from accounts.models import SecurityEvent
+
+    def log_in(client, user):
+        client.force_login(user)
+        session = client.session
+        session[services.SUDO_SESSION_KEY] = {
+            "user_id": str(user.pk),
+            "at": timezone.now().timestamp(),
+        }
+        if services.is_two_factor_enabled(user=user):
+            services.mark_session_verified(session=session, user=user, method=services.METHOD_TOTP)
+        session.save()
+        SecurityEvent.objects.filter(user=user).delete()
+        return client
+
+    return log_in
+
+
+@pytest.fixture
 def log_in_verified(enrolled) -> Callable[..., str]:
     """force_login for a session that passed the second factor (staff pages and the admin
     need one); 2FA is switched on first if it is off. Returns the user's TOTP secret."""
@@ -147,7 +212,7 @@ def log_in_verified(enrolled) -> Callable[..., str]:
         )
         client.force_login(user)
         session = client.session
-        session[services.VERIFIED_SESSION_KEY] = str(user.pk)
+        services.mark_session_verified(session=session, user=user, method=services.METHOD_TOTP)
         session.save()
         return secret
 

@@ -1,14 +1,11 @@
-"""Shared by the security log, notification and command tests: a browser-like client,
-sudo mode without the password dialog, and codes that are certainly wrong."""
-
-from datetime import datetime
+"""Shared by the security log, notification and user-agent tests: a browser-like client, the
+events it leaves, and enabling 2FA through the pages. (Sudo mode without the dialog and codes
+that are certainly wrong are fixtures in tests/conftest.py: log_in_with_sudo, wrong_code.)"""
 
 import pyotp
 from django.test import Client
-from django.utils import timezone
 
 from accounts.models import SecurityEvent
-from twofactor import services
 from twofactor.models import TOTPDevice
 
 IP = "203.0.113.7"
@@ -29,19 +26,6 @@ def browser_client() -> Client:
     return Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=USER_AGENT)
 
 
-def log_in_with_sudo(client: Client, user) -> Client:
-    """Logged in and recently proven (sudo), with the login's own event cleared."""
-    client.force_login(user)
-    session = client.session
-    session[services.SUDO_SESSION_KEY] = {
-        "user_id": str(user.pk),
-        "at": timezone.now().timestamp(),
-    }
-    session.save()
-    SecurityEvent.objects.all().delete()
-    return client
-
-
 def events(user=None) -> list[SecurityEvent]:
     queryset = SecurityEvent.objects.order_by("id")
     if user is not None:
@@ -51,14 +35,6 @@ def events(user=None) -> list[SecurityEvent]:
 
 def kinds(user=None) -> list[str]:
     return [event.kind for event in events(user)]
-
-
-def wrong_code(secret: str, *, at: datetime | None = None) -> str:
-    """A six-digit code valid for no step within +-10 of `at` (so not even 'clock drift')."""
-    at = at or timezone.now()
-    totp = pyotp.TOTP(secret)
-    near = {totp.at(at, counter_offset=offset) for offset in range(-10, 11)}
-    return next(f"{n:06d}" for n in range(1_000_000) if f"{n:06d}" not in near)
 
 
 def enable_through_pages(client: Client, user) -> str:

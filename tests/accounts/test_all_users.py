@@ -418,19 +418,6 @@ def test_csv_export_defuses_spreadsheet_formulas_in_names(staff_client, make_use
 
 
 # --- Reset 2FA ---------------------------------------------------------------------------
-@pytest.fixture
-def log_in_with_sudo(log_in_verified):
-    """Log in (past the second factor) and confirm the staff member's own password and
-    code, as the reset dialog asks."""
-
-    def log_in(client, staff) -> None:
-        secret = log_in_verified(client, staff)
-        answer = {"sudo": "1", "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
-        assert client.post(reset_url(staff), answer).status_code == 302
-
-    return log_in
-
-
 def test_reset_asks_for_the_staff_members_own_password_first(
     client, mix, reset_staff, log_in_verified
 ):
@@ -445,6 +432,14 @@ def test_reset_asks_for_the_staff_members_own_password_first(
     wrong = client.post(reset_url(mix["ann"]), {"sudo": "1", "password": "not it", "code": code})
     assert "That password is not right." in wrong.content.decode()
     assert TOTPDevice.objects.filter(user=mix["ann"]).exists()
+
+
+def test_the_staff_members_own_password_and_code_confirm_it_is_them(
+    client, reset_staff, log_in_verified
+):
+    secret = log_in_verified(client, reset_staff)
+    answer = {"sudo": "1", "password": PASSWORD, "code": pyotp.TOTP(secret).now()}
+    assert client.post(reset_url(reset_staff), answer).status_code == 302
 
 
 def test_reset_needs_the_dedicated_permission_not_just_view_user(
@@ -519,12 +514,12 @@ def test_reset_signal_carries_the_acting_staff_user_and_the_reason(
     def receiver(sender, **kwargs):
         received.append(kwargs)
 
-    signals.two_factor_disabled.connect(receiver)
+    signals.two_factor_reset.connect(receiver)
     try:
         log_in_with_sudo(client, reset_staff)
         client.post(reset_url(mix["ann"]), {"reason": "Lost phone, called back"})
     finally:
-        signals.two_factor_disabled.disconnect(receiver)
+        signals.two_factor_reset.disconnect(receiver)
     assert len(received) == 1
     assert received[0]["user"].pk == mix["ann"].pk
     assert received[0]["actor"].pk == reset_staff.pk
@@ -594,7 +589,7 @@ def test_admin_changelist_has_the_same_two_factor_filter(
     assert shown == expected
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_trgm is PostgreSQL only")
+@pytest.mark.postgres  # pg_trgm
 def test_postgresql_has_trigram_indexes_for_the_search(db):
     with connection.cursor() as cursor:
         cursor.execute(
@@ -631,17 +626,11 @@ def test_a_user_whose_code_entry_is_locked_shows_locked_until(staff_client, make
 
 
 def test_support_cannot_reset_a_colleagues_2fa(
-    client, reset_staff, make_user, enrolled, log_in_verified
+    client, reset_staff, make_user, enrolled, log_in_with_sudo
 ):
     colleague = make_user("colleague@example.com", name="Cole League", is_staff=True)
     enrolled(colleague)
-    log_in_verified(client, reset_staff)
-    session = client.session
-    session[services.SUDO_SESSION_KEY] = {
-        "user_id": str(reset_staff.pk),
-        "at": timezone.now().timestamp(),
-    }
-    session.save()
+    log_in_with_sudo(client, reset_staff)
     response = client.post(f"/accounts/users/{colleague.pk}/reset-2fa/", {"reason": "lost phone"})
     assert (
         "Only a superuser can reset the two-factor authentication of a staff member."

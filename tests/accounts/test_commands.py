@@ -1,5 +1,5 @@
 """Support's command-line tools: twofactor_status, twofactor_reset, prune_security_events;
-and seed_demo's Support group."""
+and seed_demo (its demo users and the Support group)."""
 
 from datetime import timedelta
 from io import StringIO
@@ -152,6 +152,18 @@ def test_reset_of_an_unknown_user_is_a_clear_error(db):
         run("twofactor_reset", "nobody@example.com", "--reason", "Lost phone")
 
 
+def test_a_command_line_reset_reads_as_the_command_line_in_the_history(
+    client, user_with_totp, staff_user, log_in_verified
+):
+    user, _ = user_with_totp
+    run("twofactor_reset", user.email, "--reason", "Lost phone", "--actor", staff_user.email)
+    event = SecurityEvent.objects.get(kind=Kind.TWO_FACTOR_RESET)
+    assert event.browser == "Command line (support)"
+    # The same words sent as a header by a visitor (with an IP) are not believed.
+    event.ip = "203.0.113.9"
+    assert event.browser == "Unknown browser"
+
+
 # --- prune_security_events -----------------------------------------------------------------------
 def event_aged(user, days: float) -> SecurityEvent:
     return security_log.record_event(
@@ -191,7 +203,21 @@ def test_prune_refuses_a_retention_of_zero_days(user):
     assert SecurityEvent.objects.count() == 1
 
 
-# --- seed_demo: the Support group ---------------------------------------------------------------
+def test_prune_also_deletes_rate_limit_windows_that_ended_long_ago(db):
+    from accounts import rate_windows
+    from accounts.models import RateWindow
+
+    hourly = rate_windows.Rate.parse("5/h")
+    rate_windows.reserve(
+        [rate_windows.Window("network:203.0.113.1", hourly)], now=timezone.now() - timedelta(days=3)
+    )
+    rate_windows.reserve([rate_windows.Window("network:203.0.113.2", hourly)])
+    out = run("prune_security_events")
+    assert "Deleted 1 expired rate-limit window(s)." in out
+    assert list(RateWindow.objects.values_list("key", flat=True)) == ["network:203.0.113.2"]
+
+
+# --- seed_demo: demo users, and the Support group ------------------------------------------------
 def test_seed_demo_gives_the_demo_staff_a_support_group_once(db):
     first = run("seed_demo")
     run("seed_demo")
@@ -221,27 +247,19 @@ def test_the_support_group_opens_all_users_and_reset_2fa(client, make_user, log_
     assert "Confirm it's you first." in reset.content.decode()
 
 
-def test_prune_also_deletes_rate_limit_windows_that_ended_long_ago(db):
-    from accounts import rate_windows
-    from accounts.models import RateWindow
-
-    hourly = rate_windows.Rate.parse("5/h")
-    rate_windows.reserve(
-        [rate_windows.Window("network:203.0.113.1", hourly)], now=timezone.now() - timedelta(days=3)
-    )
-    rate_windows.reserve([rate_windows.Window("network:203.0.113.2", hourly)])
-    out = run("prune_security_events")
-    assert "Deleted 1 expired rate-limit window(s)." in out
-    assert list(RateWindow.objects.values_list("key", flat=True)) == ["network:203.0.113.2"]
+def test_seed_demo_twice_creates_no_duplicates(db):
+    call_command("seed_demo")
+    count = get_user_model().objects.count()
+    call_command("seed_demo")
+    assert get_user_model().objects.count() == count
+    assert get_user_model().objects.filter(is_staff=True).exists()
 
 
-def test_a_command_line_reset_reads_as_the_command_line_in_the_history(
-    client, user_with_totp, staff_user, log_in_verified
-):
-    user, _ = user_with_totp
-    run("twofactor_reset", user.email, "--reason", "Lost phone", "--actor", staff_user.email)
-    event = SecurityEvent.objects.get(kind=Kind.TWO_FACTOR_RESET)
-    assert event.browser == "Command line (support)"
-    # The same words sent as a header by a visitor (with an IP) are not believed.
-    event.ip = "203.0.113.9"
-    assert event.browser == "Unknown browser"
+def test_seed_demo_bulk_users(db):
+    call_command("seed_demo", users=250)
+    assert get_user_model().objects.filter(email__startswith="user").count() == 250
+
+
+def test_seed_demo_users_start_with_a_clean_security_log(db):
+    call_command("seed_demo")
+    assert not SecurityEvent.objects.exists()

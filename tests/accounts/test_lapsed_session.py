@@ -83,10 +83,9 @@ def test_a_stale_csrf_token_in_a_dialog_reloads_the_page(user):
     assert response["HX-Refresh"] == "true"
 
 
-def test_the_sudo_window_ending_is_not_a_logout(client, user, freeze_clock):
+def test_the_sudo_window_ending_is_not_a_logout(client, user, freeze_clock, log_in_with_sudo):
     clock = freeze_clock(timezone.now())
-    client.force_login(user)
-    client.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+    log_in_with_sudo(client, user)
     clock.advance(minutes=11)
     response = client.get("/2fa/enable/", **HTMX)
     assert response.status_code == 200 and "HX-Redirect" not in response

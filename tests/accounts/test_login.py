@@ -2,7 +2,6 @@ import re
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 
 from tests.conftest import OPEN_REDIRECTS, PASSWORD
@@ -102,23 +101,3 @@ def test_password_reset_sends_a_link_by_email(
     assert response.status_code == 302
     assert len(mailoutbox) == 1
     assert "/accounts/password-reset/" in mailoutbox[0].body
-
-
-def test_seed_demo_twice_creates_no_duplicates(db):
-    call_command("seed_demo")
-    count = get_user_model().objects.count()
-    call_command("seed_demo")
-    assert get_user_model().objects.count() == count
-    assert get_user_model().objects.filter(is_staff=True).exists()
-
-
-def test_seed_demo_bulk_users(db):
-    call_command("seed_demo", users=250)
-    assert get_user_model().objects.filter(email__startswith="user").count() == 250
-
-
-def test_seed_demo_users_start_with_a_clean_security_log(db):
-    from accounts.models import SecurityEvent
-
-    call_command("seed_demo")
-    assert not SecurityEvent.objects.exists()

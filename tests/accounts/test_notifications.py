@@ -21,8 +21,6 @@ from tests.accounts.security_helpers import (
     LOGIN_URL,
     browser_client,
     enable_through_pages,
-    log_in_with_sudo,
-    wrong_code,
 )
 from tests.conftest import PASSWORD
 from twofactor import services
@@ -69,7 +67,7 @@ def browser(db):
 
 
 @pytest.fixture
-def logged_in(browser, user):
+def logged_in(browser, user, log_in_with_sudo):
     return log_in_with_sudo(browser, user)
 
 
@@ -87,7 +85,7 @@ def test_enabling_2fa_mails_the_user_without_the_secret(
 
 
 def test_disabling_2fa_mails_the_user(
-    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks, log_in_with_sudo
 ):
     user, secret = user_with_totp
     log_in_with_sudo(browser, user)
@@ -100,7 +98,7 @@ def test_disabling_2fa_mails_the_user(
 
 
 def test_generating_backup_codes_mails_the_user_without_the_codes(
-    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks, log_in_with_sudo
 ):
     user, secret = user_with_totp
     log_in_with_sudo(browser, user)
@@ -172,7 +170,7 @@ def test_staff_reset_mails_the_user_the_reason(
 
 
 def test_account_lock_mails_that_the_password_is_known(
-    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks, wrong_code
 ):
     user, secret = user_with_totp
     browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
@@ -189,7 +187,7 @@ def test_account_lock_mails_that_the_password_is_known(
 
 
 def test_a_single_wrong_code_sends_no_mail(
-    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks
+    browser, user_with_totp, mailoutbox, django_capture_on_commit_callbacks, wrong_code
 ):
     user, secret = user_with_totp
     browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
@@ -227,7 +225,9 @@ def test_a_rolled_back_change_sends_no_mail(
 
 # --- A mail server that is down ------------------------------------------------------------------
 @pytest.mark.django_db(transaction=True)
-def test_a_broken_mail_server_does_not_break_enabling_2fa(make_user, settings, caplog):
+def test_a_broken_mail_server_does_not_break_enabling_2fa(
+    make_user, settings, caplog, log_in_with_sudo
+):
     settings.EMAIL_BACKEND = "tests.accounts.test_notifications.BrokenEmailBackend"
     user = make_user()
     client = log_in_with_sudo(browser_client(), user)

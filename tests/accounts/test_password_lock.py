@@ -15,6 +15,7 @@ from django.test import Client
 
 from accounts import device_cookies
 from accounts.models import RateWindow
+from tests.concurrency import all_at_once
 from tests.conftest import PASSWORD
 
 LOGIN_URL = "/accounts/login/"
@@ -22,6 +23,7 @@ LOGOUT_URL = "/accounts/logout/"
 PROFILE_URL = "/accounts/profile/"
 CODE_URL = "/2fa/login/"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+BROWSERS = 8  # guessing at the same moment, in the PostgreSQL test
 
 
 @pytest.fixture
@@ -301,3 +303,24 @@ def test_a_completed_password_reset_revokes_every_device_cookie(user, low_limits
     assert DeviceToken.objects.count() == 1
     lift_account_locks(email=user.email)
     assert DeviceToken.objects.count() == 0
+
+
+# --- Many guesses at the same moment (PostgreSQL: real row locks) ---------------------------
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_many_wrong_passwords_at_once_count_exactly(user, settings):
+    settings.LOGIN_FAILURE_RATE_PER_ACCOUNT = "5/h"
+    settings.LOGIN_FAILURE_RATE_PER_NETWORK = "1000/h"
+    clients = [Client() for _ in range(BROWSERS)]
+    responses = all_at_once(
+        clients,
+        lambda c: c.post("/accounts/login/", {"username": user.email, "password": "wrong"}),
+    )
+    assert {r.status_code for r in responses} <= {200, 429}
+    window = RateWindow.objects.get(key__startswith="account:")
+    # Counted before hashing, under the row lock: exactly the limit's worth of
+    # passwords were checked, however many arrived at once; the rest were refused.
+    assert window.count == 5 and window.blocked_until is not None
+    assert sum(1 for r in responses if r.status_code == 429) == BROWSERS - 5
+    right = Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    assert right.status_code == 429

@@ -12,12 +12,11 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import EmailChange, SecurityEvent
-from tests.accounts.security_helpers import log_in_with_sudo
 from tests.conftest import PASSWORD
 from twofactor.models import BackupCode, TOTPDevice
 
@@ -25,13 +24,9 @@ Kind = SecurityEvent.Kind
 User = get_user_model()
 NEW_PASSWORD = "a completely new passphrase 2026"  # noqa: S105 - test value
 
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="needs PostgreSQL: run with DATABASE_URL=postgres://"
-)
-
 
 @pytest.fixture
-def me(client, user):
+def me(client, user, log_in_with_sudo):
     """Ann's browser, logged in and proven ("confirm it's you") a moment ago."""
     return log_in_with_sudo(client, user)
 
@@ -125,7 +120,9 @@ def test_changing_the_password_keeps_this_session_and_ends_the_others(me, user, 
     assert "password of your Customer Portal account was changed" in mailoutbox[0].subject
 
 
-def test_changing_the_password_voids_a_half_finished_login(me, user, enrolled, totp_code):
+def test_changing_the_password_voids_a_half_finished_login(
+    me, user, enrolled, totp_code, log_in_with_sudo
+):
     secret = enrolled(user, at=timezone.now() - timedelta(minutes=2))
     thief = Client()
     thief.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
@@ -259,7 +256,7 @@ def test_a_malformed_or_unchanged_address_is_refused(me, send, mailoutbox, email
     assert mailoutbox == []
 
 
-def test_a_link_expires_after_24_hours(me, user, send, mailoutbox, freeze_clock):
+def test_a_link_expires_after_24_hours(me, user, send, mailoutbox, freeze_clock, log_in_with_sudo):
     clock = freeze_clock(timezone.now())
     ask_for(me, send, "ann.new@example.com")
     link = link_in(mailoutbox[-1])
@@ -315,10 +312,11 @@ def test_a_tampered_link_is_refused(me, user):
     assert response.status_code == 400 and "does not work any more" in page(response)
 
 
-@postgres_only
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_openings_of_one_link_at_once_change_the_address_once(user, mailoutbox):
+def test_two_openings_of_one_link_at_once_change_the_address_once(
+    user, mailoutbox, log_in_with_sudo
+):
     browser = log_in_with_sudo(Client(), user)
     browser.post("/accounts/profile/email/", {"email": "ann.new@example.com"})
     link = link_in(next(m for m in mailoutbox if m.to == ["ann.new@example.com"]))
@@ -362,7 +360,7 @@ def test_deleting_the_account_asks_for_a_code_when_2fa_is_on(client, user, enrol
 
 
 def test_deleting_the_account_removes_its_data_and_keeps_an_anonymous_log(
-    me, user, enrolled, send, mailoutbox
+    me, user, enrolled, send, mailoutbox, log_in_with_sudo
 ):
     enrolled(user, at=timezone.now() - timedelta(minutes=2))
     log_in_with_sudo(me, user)
@@ -388,7 +386,7 @@ def test_deleting_the_account_removes_its_data_and_keeps_an_anonymous_log(
     assert login.status_code == 200
 
 
-def test_the_last_superuser_cannot_delete_their_account(client, db):
+def test_the_last_superuser_cannot_delete_their_account(client, db, log_in_with_sudo):
     root = User.objects.create_superuser("root@example.com", PASSWORD)
     log_in_with_sudo(client, root)
     from tests.conftest import PASSWORD as _  # noqa: F401 - the fixture password
@@ -421,17 +419,14 @@ def test_a_closed_account_keeps_no_address_in_its_log(me, user, send):
     assert not any("@" in detail for detail in details)
 
 
-def test_a_closed_account_cannot_be_brought_back_in_the_admin(me, user, send, log_in_verified):
+def test_a_closed_account_cannot_be_brought_back_in_the_admin(
+    me, user, send, log_in_verified, log_in_with_sudo
+):
     send(lambda: me.post("/accounts/profile/delete/", {"email": user.email}))
     root = User.objects.create_superuser("root@example.com", PASSWORD)
     admin = Client()
-    log_in_verified(admin, root)
+    log_in_verified(admin, root)  # switches 2FA on for root: the admin asks for it
     log_in_with_sudo(admin, root)
-    from twofactor import services
-
-    session = admin.session
-    session[services.VERIFIED_SESSION_KEY] = str(root.pk)
-    session.save()
     response = admin.post(f"/admin/accounts/user/{user.pk}/change/", {"email": "me@evil.example"})
     assert response.status_code == 403
     assert User.objects.get(pk=user.pk).is_closed
@@ -459,10 +454,9 @@ def test_an_address_taken_at_the_moment_of_confirming_is_a_message(
     assert User.objects.get(pk=user.pk).email == "ann@example.com"
 
 
-@postgres_only
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_superusers_deleting_themselves_at_once_leave_one(db):
+def test_two_superusers_deleting_themselves_at_once_leave_one(db, log_in_with_sudo):
     from tests.concurrency import all_at_once
 
     first = User.objects.create_superuser("root1@example.com", PASSWORD)

@@ -22,7 +22,6 @@ from django.utils.http import urlsafe_base64_encode
 from accounts import security_log
 from accounts.middleware import ActionOrigin, action_origin
 from accounts.models import SecurityEvent
-from accounts.user_agents import describe_user_agent
 from tests.accounts.security_helpers import (
     BACKUP_CODES_URL,
     BROWSER,
@@ -37,8 +36,6 @@ from tests.accounts.security_helpers import (
     enable_through_pages,
     events,
     kinds,
-    log_in_with_sudo,
-    wrong_code,
 )
 from tests.conftest import PASSWORD
 from twofactor import services
@@ -80,7 +77,7 @@ def start_login(client, user) -> None:
 
 
 # --- Each action: exactly one event of the right kind, with IP and browser -----------
-def test_enabling_2fa_records_one_event_with_ip_and_browser(browser, user):
+def test_enabling_2fa_records_one_event_with_ip_and_browser(browser, user, log_in_with_sudo):
     log_in_with_sudo(browser, user)
     enable_through_pages(browser, user)
     # Setup ends with the first backup codes: their own event, one each.
@@ -92,14 +89,14 @@ def test_enabling_2fa_records_one_event_with_ip_and_browser(browser, user):
     assert all((event.ip, event.user_agent) == (IP, USER_AGENT) for event in recorded)
 
 
-def test_disabling_2fa_records_one_event(browser, user_with_totp):
+def test_disabling_2fa_records_one_event(browser, user_with_totp, log_in_with_sudo):
     user, _ = user_with_totp
     log_in_with_sudo(browser, user)
     browser.post(DISABLE_URL, {"confirm": "1"})
     assert_one_event(user, Kind.TWO_FACTOR_DISABLED)
 
 
-def test_generating_backup_codes_records_one_event(browser, user_with_totp):
+def test_generating_backup_codes_records_one_event(browser, user_with_totp, log_in_with_sudo):
     user, _ = user_with_totp
     log_in_with_sudo(browser, user)
     response = browser.post(BACKUP_CODES_URL, {"generate": "1"})
@@ -146,7 +143,7 @@ def test_wrong_password_for_an_unknown_email_records_nothing(browser, user):
     assert events() == []
 
 
-def test_wrong_code_records_one_code_failed_event(browser, user_with_totp):
+def test_wrong_code_records_one_code_failed_event(browser, user_with_totp, wrong_code):
     user, secret = user_with_totp
     start_login(browser, user)
     browser.post(LOGIN_CODE_URL, {"code": wrong_code(secret)})
@@ -154,7 +151,7 @@ def test_wrong_code_records_one_code_failed_event(browser, user_with_totp):
     assert event.detail == "wrong authenticator code"
 
 
-def test_fifth_wrong_code_records_the_lock_once(browser, user_with_totp):
+def test_fifth_wrong_code_records_the_lock_once(browser, user_with_totp, wrong_code):
     user, secret = user_with_totp
     start_login(browser, user)
     for _ in range(services.MAX_FAILURES):
@@ -276,7 +273,9 @@ def test_a_change_whose_event_cannot_be_saved_does_not_happen(user_with_totp, mo
 
 
 # --- Where it came from ----------------------------------------------------------------
-def test_a_junk_client_address_is_stored_as_unknown_and_the_action_still_works(user):
+def test_a_junk_client_address_is_stored_as_unknown_and_the_action_still_works(
+    user, log_in_with_sudo
+):
     client = browser_client()
     client.defaults["REMOTE_ADDR"] = "not-an-address"
     log_in_with_sudo(client, user)
@@ -299,38 +298,6 @@ def test_an_action_outside_a_request_records_no_place(user_with_totp):
     SecurityEvent.objects.all().delete()
     services.disable_two_factor(user=user)
     assert [(event.ip, event.user_agent) for event in events(user)] == [(None, "")]
-
-
-@pytest.mark.parametrize(
-    ("user_agent", "expected"),
-    [
-        (USER_AGENT, BROWSER),
-        (
-            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.5 Safari/605.1.15",
-            "Safari on macOS",
-        ),
-        (
-            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
-            "Edge on Windows",
-        ),
-        (
-            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) CriOS/126.0 Mobile/15E148 Safari/604.1",
-            "Chrome Mobile on iOS",
-        ),
-        (
-            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-            "Chrome/126.0.0.0 Mobile Safari/537.36",
-            "Chrome Mobile on Android",
-        ),
-        ("", "Unknown browser"),
-        ("command line (manage.py twofactor_reset)", "Unknown browser"),  # a header: not believed
-    ],
-)
-def test_user_agent_is_described_in_a_few_words(user_agent, expected):
-    assert describe_user_agent(user_agent) == expected
 
 
 # --- Recent security activity on My profile ------------------------------------------------

@@ -8,7 +8,13 @@ from django.test import Client
 
 from accounts import user_agents
 from accounts.user_agents import describe_user_agent
-from tests.accounts.security_helpers import HISTORY_URL, IP, enable_through_pages, log_in_with_sudo
+from tests.accounts.security_helpers import (
+    BROWSER,
+    HISTORY_URL,
+    IP,
+    USER_AGENT,
+    enable_through_pages,
+)
 
 REAL_BROWSERS = [
     (
@@ -66,6 +72,38 @@ def test_anything_but_a_known_browser_reads_unknown_browser(header):
     assert describe_user_agent(header) == "Unknown browser"
 
 
+@pytest.mark.parametrize(
+    ("user_agent", "expected"),
+    [
+        (USER_AGENT, BROWSER),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+            "Safari on macOS",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Safari/537.36 Edg/126.0.0.0",
+            "Edge on Windows",
+        ),
+        (
+            "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+            "(KHTML, like Gecko) CriOS/126.0 Mobile/15E148 Safari/604.1",
+            "Chrome Mobile on iOS",
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/126.0.0.0 Mobile Safari/537.36",
+            "Chrome Mobile on Android",
+        ),
+        ("", "Unknown browser"),
+        ("command line (manage.py twofactor_reset)", "Unknown browser"),  # a header: not believed
+    ],
+)
+def test_user_agent_is_described_in_a_few_words(user_agent, expected):
+    assert describe_user_agent(user_agent) == expected
+
+
 def test_no_version_number_is_shown():
     header = REAL_BROWSERS[2][0]  # Firefox/128.0 on Windows NT 10.0
     assert not any(char.isdigit() for char in describe_user_agent(header))
@@ -101,7 +139,7 @@ def whole_mail(message) -> str:
 # --- Through the pages: the e-mail and the security history ---------------------------------
 @pytest.mark.parametrize("header", HOSTILE)
 def test_a_hostile_user_agent_reaches_neither_the_email_nor_the_history_page(
-    db, user, header, mailoutbox, django_capture_on_commit_callbacks
+    db, user, header, mailoutbox, django_capture_on_commit_callbacks, log_in_with_sudo
 ):
     client = log_in_with_sudo(Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=header), user)
     with django_capture_on_commit_callbacks(execute=True):
@@ -117,7 +155,7 @@ def test_a_hostile_user_agent_reaches_neither_the_email_nor_the_history_page(
 
 
 def test_a_real_browser_is_named_in_the_email_and_on_the_history_page(
-    db, user, mailoutbox, django_capture_on_commit_callbacks
+    db, user, mailoutbox, django_capture_on_commit_callbacks, log_in_with_sudo
 ):
     header, expected = REAL_BROWSERS[1]
     client = log_in_with_sudo(Client(REMOTE_ADDR=IP, HTTP_USER_AGENT=header), user)

@@ -106,17 +106,6 @@ def scan_qr(dialog: Locator) -> dict:
     return parse_otpauth(decode_qr(image.screenshot()))
 
 
-def wrong_code_for(secret: str) -> str:
-    """A six-digit code that matches no step within +-10 of now (so it is simply wrong)."""
-    import time
-
-    import pyotp
-
-    totp = pyotp.TOTP(secret)
-    near = {totp.at(time.time() + 30 * steps) for steps in range(-12, 13)}
-    return next(f"{n:06d}" for n in range(100000, 1000000, 7919) if f"{n:06d}" not in near)
-
-
 def enable_two_factor(page: Page, js_enabled: bool, app_code) -> str:
     """From My profile: Enable 2FA, confirm the password, scan the QR, type the code.
     Returns the secret the QR held."""

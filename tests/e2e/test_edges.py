@@ -166,13 +166,13 @@ def test_a_slow_setup_asks_again_and_keeps_the_code(page, user, app_code, js_ena
 
 # --- 6. A button shows it is working --------------------------------------------------------
 def test_check_is_busy_while_its_request_runs_and_a_double_click_sends_one(
-    page, user, app_code, step_shots
+    page, user, app_code, wrong_code, step_shots
 ):
     dialog, secret = to_enable_qr(page, user, js_enabled=True)
     held, posts = [], []
     page.on("request", lambda r: posts.append(r) if r.method == "POST" else None)
     page.route("**/2fa/enable/", lambda route: held.append(route))
-    dialog.get_by_label("Six-digit code").fill("000000")
+    dialog.get_by_label("Six-digit code").fill(wrong_code(secret))
     check = dialog.get_by_role("button", name="Check")
     check.click()
     expect(check).to_be_disabled()
@@ -196,14 +196,14 @@ def test_check_is_busy_while_its_request_runs_and_a_double_click_sends_one(
 
 # --- 7. Phones ------------------------------------------------------------------------------
 @pytest.mark.parametrize("viewport", ["phone"], indirect=True)
-def test_on_a_phone_every_dialog_opens_at_its_top(page, user, app_code):
+def test_on_a_phone_every_dialog_opens_at_its_top(page, user, app_code, wrong_code):
     dialog, secret = to_enable_qr(page, user, js_enabled=True)
     expect(
         dialog.get_by_role("heading", name="Enable two-factor authentication")
     ).to_be_in_viewport()
     expect(dialog.get_by_role("button", name="Close")).to_be_in_viewport()
     # A refusal is shown where it is: the message scrolled into view, not the top.
-    dialog.get_by_label("Six-digit code").fill(steps.wrong_code_for(secret))
+    dialog.get_by_label("Six-digit code").fill(wrong_code(secret))
     dialog.get_by_role("button", name="Check").click()
     expect(dialog.get_by_role("alert")).to_be_in_viewport()
     dialog.get_by_label("Six-digit code").fill(app_code(secret))

@@ -233,13 +233,13 @@ def test_backup_code_logs_in_once_and_is_refused_the_second_time(
 
 @js_modes
 def test_a_phone_clock_that_is_off_ends_with_a_login(
-    page, person, app_code, js_enabled, step_shots
+    page, person, app_code, wrong_code, js_enabled, step_shots
 ):
     user, secret = person
     steps.start(page)
     steps.log_in_with_password(page, user.email)
 
-    steps.enter_login_code(page, steps.wrong_code_for(secret))
+    steps.enter_login_code(page, wrong_code(secret))
     expect(page.get_by_role("alert")).to_contain_text("That code is not right.")
 
     # A phone whose clock runs 90 s (three steps) ahead: refused, with the reason.
@@ -258,13 +258,13 @@ def test_a_phone_clock_that_is_off_ends_with_a_login(
 
 @js_modes
 def test_five_wrong_codes_lock_code_entry_and_the_page_says_so(
-    page, person, app_code, js_enabled, step_shots
+    page, person, app_code, wrong_code, js_enabled, step_shots
 ):
     user, secret = person
     steps.start(page)
     steps.log_in_with_password(page, user.email)
     for _ in range(services.MAX_FAILURES):
-        steps.enter_login_code(page, steps.wrong_code_for(secret))
+        steps.enter_login_code(page, wrong_code(secret))
     expect(page.get_by_role("alert")).to_contain_text("Too many wrong codes.")
     expect(page.get_by_role("alert")).to_contain_text(re.compile(r"locked until \d\d:\d\d UTC"))
     # Locked means locked: even the right code is refused now.

@@ -33,11 +33,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-def postgres_and_redis_configured() -> bool:
-    url = os.environ.get("DATABASE_URL", "")
-    return url.startswith(("postgres://", "postgresql://")) and bool(os.environ.get("REDIS_URL"))
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -205,9 +205,8 @@ def _code_step_page(client, user_with_totp):
     return client.get("/2fa/login/")
 
 
-def _enable_dialog_with_qr(client, user_with_totp, make_user):
-    client.force_login(make_user("qr@example.com"))
-    client.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+def _enable_dialog_with_qr(client, make_user, log_in_with_sudo):
+    log_in_with_sudo(client, make_user("qr@example.com"))
     return client.get("/2fa/enable/")
 
 
@@ -241,8 +240,8 @@ def test_policy_allows_no_inline_script_style_or_framing(client, db):
     assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
 
 
-def test_enable_dialog_with_the_qr_code_carries_the_policy(client, user_with_totp, make_user):
-    response = _enable_dialog_with_qr(client, user_with_totp, make_user)
+def test_enable_dialog_with_the_qr_code_carries_the_policy(client, make_user, log_in_with_sudo):
+    response = _enable_dialog_with_qr(client, make_user, log_in_with_sudo)
     assert response.status_code == 200
     assert 'src="data:image/' in response.content.decode()
     assert "img-src 'self' data:" in response["Content-Security-Policy"]

@@ -3,11 +3,9 @@
 from datetime import timedelta
 
 import pytest
-from django.core.checks import Warning
 from django.utils import timezone
 
 from tests.conftest import PASSWORD
-from twofactor.checks import check_encryption_keys
 
 ADMIN_URL = "/admin/"
 
@@ -45,12 +43,11 @@ def test_a_session_from_before_2fa_was_switched_on_cannot_open_the_admin(
 
 
 def test_enrolling_in_this_session_counts_as_passing_the_second_factor(
-    client, superuser, totp_code
+    client, superuser, totp_code, log_in_with_sudo
 ):
     import re
 
-    client.force_login(superuser)
-    client.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD})
+    log_in_with_sudo(client, superuser)
     page = client.get("/2fa/enable/").content.decode()
     secret = re.search(r"secret=([A-Z2-7]+)", page).group(1)
     assert client.post("/2fa/enable/", {"code": totp_code(secret)}).status_code == 302
@@ -60,12 +57,3 @@ def test_enrolling_in_this_session_counts_as_passing_the_second_factor(
 def test_customers_get_403_from_the_admin_login(client, user):
     client.force_login(user)
     assert client.get("/admin/login/?next=/admin/").status_code == 403
-
-
-def test_deploy_check_warns_without_encryption_keys(settings):
-    settings.TWOFACTOR_ENCRYPTION_KEYS = []
-    warnings = check_encryption_keys(None)
-    assert [w.id for w in warnings] == ["twofactor.W001"]
-    assert isinstance(warnings[0], Warning)
-    settings.TWOFACTOR_ENCRYPTION_KEYS = ["a-key"]
-    assert check_encryption_keys(None) == []

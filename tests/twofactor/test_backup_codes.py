@@ -40,11 +40,9 @@ def active_client(client, active_user):
 
 
 @pytest.fixture
-def in_sudo(active_client, active_user, clock):
-    _, secret = active_user
-    proof = {"sudo": "1", "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock.now)}
-    assert active_client.post(BACKUP_URL, proof).status_code == 302
-    return active_client
+def in_sudo(client, active_user, log_in_with_sudo):
+    """Logged in, "confirm it's you" answered a moment ago (and no app code spent on it)."""
+    return log_in_with_sudo(client, active_user[0])
 
 
 def _text(response) -> str:
@@ -85,6 +83,12 @@ def test_generate_refuses_the_password_alone(active_client, active_user):
     assert "Confirm it's you" in _text(response)
     assert active_client.post(BACKUP_URL, {"generate": "1"}).status_code == 200  # asks again
     assert not BackupCode.objects.filter(user=active_user[0]).exists()
+
+
+def test_generate_opens_after_the_password_and_a_code(active_client, active_user, clock):
+    _, secret = active_user
+    proof = {"sudo": "1", "password": PASSWORD, "code": pyotp.TOTP(secret).at(clock.now)}
+    assert active_client.post(BACKUP_URL, proof).status_code == 302
 
 
 def test_page_shows_five_distinct_codes_in_the_format(in_sudo):
@@ -286,11 +290,10 @@ def test_profile_warns_when_no_code_is_left(active_client, active_user, clock):
     assert "You have no unused backup codes." in text
 
 
-# --- Concurrency (PostgreSQL) ------------------------------------------------------------------
+# --- Concurrency (PostgreSQL: SQLite serialises every write, so there is no race to lose) ------
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_ten_simultaneous_uses_of_one_code_succeed_once(user_with_totp):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: SQLite serialises every write, so there is no race to lose")
     user, _ = user_with_totp
     code = services.regenerate_backup_codes(user=user)[0]
     barrier = threading.Barrier(10)

@@ -1,13 +1,16 @@
-"""Secrets at rest: encrypted in the row, and the keys can rotate without downtime."""
+"""Secrets at rest: encrypted in the row, the keys can rotate without downtime, and the deploy
+check warns when no key of their own is set."""
 
 import io
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
+from django.core.checks import Warning
 from django.core.management import call_command
 from django.db import connection
 
 from twofactor import crypto, services
+from twofactor.checks import check_encryption_keys
 from twofactor.models import TOTPDevice
 
 OLD_KEY = Fernet.generate_key().decode()
@@ -120,3 +123,12 @@ def test_rotate_command_on_an_empty_table_says_so(db):
     out = io.StringIO()
     call_command("twofactor_rotate_keys", stdout=out)
     assert out.getvalue().strip() == "Re-encrypted 0 TOTP secrets."
+
+
+def test_deploy_check_warns_without_encryption_keys(settings):
+    settings.TWOFACTOR_ENCRYPTION_KEYS = []
+    warnings = check_encryption_keys(None)
+    assert [w.id for w in warnings] == ["twofactor.W001"]
+    assert isinstance(warnings[0], Warning)
+    settings.TWOFACTOR_ENCRYPTION_KEYS = ["a-key"]
+    assert check_encryption_keys(None) == []

@@ -1,0 +1,38 @@
+"""twofactor's settings: each has a default, and is read when it is used."""
+
+from django.contrib.auth.models import AnonymousUser
+from django.test import RequestFactory, override_settings
+
+from twofactor.conf import app_settings
+from twofactor.responses import done
+
+
+def test_every_setting_has_a_default(settings):
+    for name in [
+        "TWOFACTOR_ISSUER",
+        "TWOFACTOR_ENCRYPTION_KEYS",
+        "TWOFACTOR_DONE_URL",
+        "TWOFACTOR_LOGIN_URL",
+        "TWOFACTOR_SUPPORT_URL",
+    ]:
+        if hasattr(settings, name):
+            delattr(settings, name)
+    assert app_settings.ISSUER == "Django"
+    assert app_settings.ENCRYPTION_KEYS == []
+    assert app_settings.DONE_URL == settings.LOGIN_REDIRECT_URL
+    assert app_settings.LOGIN_URL == settings.LOGIN_URL
+    assert app_settings.SUPPORT_URL == ""
+
+
+def test_settings_are_read_at_call_time():
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    with override_settings(TWOFACTOR_DONE_URL="/somewhere/else/"):
+        assert done(request)["Location"] == "/somewhere/else/"
+    assert done(request)["Location"] == "/accounts/profile/"
+
+
+def test_the_code_step_starts_over_at_the_login_url_setting(client, settings):
+    settings.TWOFACTOR_LOGIN_URL = "/elsewhere/login/"
+    response = client.get("/2fa/login/")  # no pending login
+    assert response["Location"] == "/elsewhere/login/"
