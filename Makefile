@@ -3,15 +3,27 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Every dependency (runtime and dev, one venv for both) pinned with the hashes of all its files.
+LOCK := requirements.lock
+# `make lock` runs pip-tools from a venv of its own, so .venv holds exactly what the lock says.
+LOCK_TOOLS := $(VENV)/lock-tools
+LOCK_TOOL_PINS := pip==26.3 pip-tools==7.6.2
+PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile --quiet \
+	--generate-hashes --allow-unsafe --strip-extras --extra=dev --build-deps-for=editable \
+	--no-emit-index-url --no-emit-find-links --output-file=$(LOCK) pyproject.toml
 # Task workers `make serve` starts beside gunicorn (each sends e-mails from the queue).
 TASK_WORKERS ?= 1
 
-.PHONY: run test install lint serve worker screenshots clean
+.PHONY: run test install lint typecheck lock lock-upgrade serve worker screenshots clean
 
-$(STAMP): pyproject.toml
+# Only what the lock pins, checked against its hashes; then the project itself, without deps.
+$(STAMP): $(LOCK) pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --dry-run --no-index --no-build-isolation -e '.[dev]' \
+	  || { echo "$(LOCK) does not satisfy pyproject.toml: run make lock" >&2; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,7 +40,10 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP) lint typecheck
 	$(BIN)/python -m pytest
 
 serve: $(STAMP)
@@ -69,5 +84,18 @@ screenshots: $(STAMP)
 	for pair in $(TOUR); do \
 	  cp artifacts/screenshots/$${pair%%:*}.png docs/screenshots/tour-$${pair#*:}.png; done
 
+# Re-resolves after a change to pyproject.toml, keeping every pin it can; lock-upgrade takes
+# the newest releases pyproject.toml allows.
+$(LOCK_TOOLS)/.installed-stamp: Makefile
+	test -x $(LOCK_TOOLS)/bin/python || $(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/python -m pip install --quiet $(LOCK_TOOL_PINS)
+	touch $@
+
+lock: $(LOCK_TOOLS)/.installed-stamp
+	$(PIP_COMPILE)
+
+lock-upgrade: $(LOCK_TOOLS)/.installed-stamp
+	$(PIP_COMPILE) --upgrade
+
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache
+	rm -rf $(VENV) staticfiles db.sqlite3 .pytest_cache .mypy_cache .ruff_cache

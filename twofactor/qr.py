@@ -3,16 +3,15 @@
 import base64
 import io
 
-# qrcode ships no type hints (their stubs are the types-qrcode package, not a dependency
-# yet): one ignore here, which warn_unused_ignores flags once the stubs are installed.
-import qrcode  # type: ignore[import-untyped]
+import qrcode
+from qrcode.image.pil import PilImage
 
 
 def qr_png_data_uri(text: str) -> str:
     qr = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=6, border=4)
     qr.add_data(text)
     qr.make(fit=True)
-    image = qr.make_image(fill_color="black", back_color="white")
+    image = qr.make_image(image_factory=PilImage, fill_color="black", back_color="white")
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

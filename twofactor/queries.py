@@ -30,14 +30,15 @@ NOT_ACTIVATED = "not_activated"
 def _confirmed_devices() -> QuerySet:
     # Matches the partial index twofactor_confirmed_idx (user_id, confirmed_at)
     # WHERE confirmed_at IS NOT NULL, so each probe is one small index lookup.
-    return TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False)
+    return TOTPDevice.objects.confirmed().filter(user=OuterRef("pk"))
 
 
 def with_two_factor_status(users: QuerySet) -> QuerySet:
     """`users` annotated with two_factor_active, two_factor_enabled_at, unused_backup_codes,
     and two_factor_locked_until (when code entry is locked now, else None)."""
     unused_codes = (
-        BackupCode.objects.filter(user=OuterRef("pk"), used_at__isnull=True)
+        BackupCode.objects.unused()
+        .filter(user=OuterRef("pk"))
         .order_by()
         .values("user")
         .annotate(count=Count("pk"))
@@ -69,14 +70,9 @@ def activated_count() -> Subquery:
     device always belongs to an existing user: on_delete=CASCADE, one per user).
     """
     count = Func(F("pk"), function="COUNT", output_field=IntegerField())
-    return Subquery(
-        TOTPDevice.objects.filter(confirmed_at__isnull=False)
-        .order_by()
-        .annotate(count=count)
-        .values("count")
-    )
+    return Subquery(TOTPDevice.objects.confirmed().order_by().annotate(count=count).values("count"))
 
 
 def count_activated() -> int:
     """How many users have 2FA on (the whole user table)."""
-    return TOTPDevice.objects.filter(confirmed_at__isnull=False).count()
+    return TOTPDevice.objects.confirmed().count()

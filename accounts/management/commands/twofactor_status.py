@@ -17,16 +17,15 @@ from twofactor.models import BackupCode, TOTPDevice
 
 def summary_counts(*, now=None) -> dict[str, int]:
     now = now or timezone.now()
-    active = TOTPDevice.objects.filter(confirmed_at__isnull=False)
-    unused_code = BackupCode.objects.filter(user=OuterRef("user"), used_at__isnull=True)
+    active = TOTPDevice.objects.confirmed()
+    unused_code = BackupCode.objects.unused().filter(user=OuterRef("user"))
     return {
         "Users": get_user_model()._default_manager.count(),
         "With 2FA": active.count(),
-        "Pending enrollments": TOTPDevice.objects.filter(
-            confirmed_at__isnull=True,
-            created_at__gt=now - twofactor_services.PENDING_ENROLLMENT_TTL,
-        ).count(),
-        "Locked now": active.filter(locked_until__gt=now).count(),
+        "Pending enrollments": TOTPDevice.objects.pending()
+        .filter(created_at__gt=now - twofactor_services.PENDING_ENROLLMENT_TTL)
+        .count(),
+        "Locked now": TOTPDevice.objects.locked(now=now).count(),
         "With 2FA and no unused backup code": active.filter(~Exists(unused_code)).count(),
     }
 
