@@ -70,9 +70,9 @@ def enable(request: AuthenticatedHttpRequest) -> HttpResponse:
         except services.TwoFactorError as error:
             form.add_error("code", code_error_message(error, now=now))
         else:
-            # Turning 2FA on may end the user's other sessions (accounts bumps the session
-            # hash on two_factor_enabled); this one has just proved the device: it stays,
-            # as good as a login code, under a new session key.
+            # Turning 2FA on may end the user's other sessions (a listener of
+            # two_factor_enabled may bump the session hash, as this portal's does); this
+            # one has just proved the device: it stays, as good as a login code.
             update_session_auth_hash(request, request.user)
             services.mark_session_verified(
                 session=request.session, user=request.user, method=Method.TOTP
