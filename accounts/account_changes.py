@@ -39,6 +39,10 @@ class AccountChangeError(Exception):
     """Base class: a refusal the user can understand, never a server error."""
 
 
+class ResetLinkUsed(AccountChangeError):
+    """The reset link's password was changed meanwhile (the link was used, at the same time)."""
+
+
 class AddressTaken(AccountChangeError):
     pass
 
@@ -225,9 +229,18 @@ def reset_password(*, user: User, password: str) -> None:
     receiver records "password changed"); the reset announces itself instead, with
     accounts.signals.password_reset, so it is one event that says "reset".
     """
+    checked_against = user.password  # the hash the link's token was made from
     user.password = make_password(password)
     with transaction.atomic():
-        get_user_model()._default_manager.filter(pk=user.pk).update(password=user.password)
+        # Conditional: of several posts of one link at once, the first changes the hash
+        # (and so voids the token); the others find it changed and save nothing.
+        saved = (
+            get_user_model()
+            ._default_manager.filter(pk=user.pk, password=checked_against)
+            .update(password=user.password)
+        )
+        if not saved:
+            raise ResetLinkUsed
         password_validation.password_changed(password, user)
         account_signals.password_reset.send(sender=type(user), user=user)
         # The owner proved the mailbox: a stranger's password lock ends here, and every

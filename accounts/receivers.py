@@ -38,8 +38,10 @@ def on_two_factor_enabled(sender: type, *, user: User, **kwargs: Any) -> None:
     # A session opened with the password alone before 2FA was on would stay logged in
     # for weeks: it may be exactly the intruder the user turned 2FA on against. The
     # session that turned it on just proved the code; the enable view keeps it
-    # (update_session_auth_hash).
-    sign_out.end_all_sessions(user=user)
+    # (update_session_auth_hash). The browsers stay known to the password lock: the
+    # password did not change, and forgetting them would let a stranger's guesses
+    # lock the owner's own browser out right after they turned 2FA on.
+    sign_out.end_all_sessions(user=user, forget_browsers=False)
     user_list.forget_counts()
 
 

@@ -13,10 +13,12 @@ from django.db.models import F
 from accounts import device_cookies
 
 
-def end_all_sessions(*, user: AbstractBaseUser) -> None:
+def end_all_sessions(*, user: AbstractBaseUser, forget_browsers: bool = True) -> None:
+    """Every session of `user` ends; with forget_browsers, no browser is "known" to the
+    password lock any more either (its device cookie is revoked)."""
     get_user_model()._default_manager.filter(pk=user.pk).update(
         session_generation=F("session_generation") + 1
     )
-    # Signed out everywhere: no browser is "known" to the password lock any more either.
-    device_cookies.revoke_all(email=user.get_username())
+    if forget_browsers:
+        device_cookies.revoke_all(email=user.get_username())
     user.refresh_from_db(fields=["session_generation"])

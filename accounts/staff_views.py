@@ -154,15 +154,19 @@ def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         return _back(request, back)
     form = ResetTwoFactorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        twofactor_services.reset_two_factor(
-            user=target, actor=request.user, reason=form.cleaned_data["reason"]
-        )
-        messages.success(
-            request,
-            f"Two-factor authentication is reset for {target.email}. "
-            "They can now log in with their password alone.",
-        )
-        return _back(request, back)
+        try:
+            twofactor_services.reset_two_factor(
+                user=target, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except twofactor_services.ResetRefused as refused:  # a reason of invisible text
+            form.add_error("reason", refused.message)
+        else:
+            messages.success(
+                request,
+                f"Two-factor authentication is reset for {target.email}. "
+                "They can now log in with their password alone.",
+            )
+            return _back(request, back)
     context["form"] = form
     return render(request, "accounts/reset_two_factor.html", context)
 

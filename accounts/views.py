@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from accounts import login_throttle, security_log, tasks
+from accounts import account_changes, device_cookies, login_throttle, security_log, tasks
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import normalize_email_address
@@ -101,6 +101,19 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     # Its save() is accounts.account_changes.reset_password: the new password, its
     # log event and the lifted locks commit together.
     form_class = SetNewPasswordForm
+
+    def form_valid(self, form: auth_forms.SetPasswordForm) -> HttpResponse:
+        try:
+            response = super().form_valid(form)
+        except account_changes.ResetLinkUsed:
+            # Posted twice at once: the other post changed the password; this link is spent.
+            self.validlink = False
+            return self.render_to_response(self.get_context_data(form=form))
+        # The browser that proved the mailbox is known to the password lock again
+        # (the reset revoked every device cookie): a stranger's guesses cannot lock
+        # its owner out right after the reset.
+        device_cookies.remember_login(self.request, email=form.user.get_username())
+        return response
 
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):

@@ -142,11 +142,11 @@ env = StrictEnv()
 DEBUG = env.bool("DEBUG", default=False)
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
+if not SECRET_KEY.strip():  # blank or spaces only: as good as none
     if not DEBUG:
         # Refuse to start rather than run production on a guessable key.
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
+            "SECRET_KEY is not set (or blank). Set the SECRET_KEY environment variable "
             "(or DEBUG=1 for local development)."
         )
     SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"  # noqa: S105

@@ -637,3 +637,13 @@ def test_support_cannot_reset_a_colleagues_2fa(
         in response.content.decode()
     )
     assert services.is_two_factor_enabled(user=colleague)
+
+
+def test_a_reason_of_invisible_characters_is_refused_on_the_page(
+    client, mix, reset_staff, log_in_with_sudo
+):
+    log_in_with_sudo(client, reset_staff)
+    response = client.post(reset_url(mix["ann"]), {"reason": "\u200b"})
+    assert response.status_code == 200
+    assert "A reason is required" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=mix["ann"], confirmed_at__isnull=False).exists()

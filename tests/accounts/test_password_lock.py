@@ -324,3 +324,28 @@ def test_many_wrong_passwords_at_once_count_exactly(user, settings):
     assert sum(1 for r in responses if r.status_code == 429) == BROWSERS - 5
     right = Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
     assert right.status_code == 429
+
+
+# --- After the owner's own security actions, their browser stays known ----------------------
+def test_turning_2fa_on_keeps_the_owners_browser_known(user, low_limits, clock, enrolled):
+    owner = known_browser(user)
+    enrolled(user, at=clock.now)  # as the enable dialog does: every other session ends
+    strangers_guess(user.email, 20)
+    assert log_in(Client(), user.email, ip="198.51.100.1").status_code == 429
+    response = log_in(owner, user.email)
+    assert response.status_code == 302 and response["Location"] == CODE_URL
+
+
+def test_the_browser_that_completed_a_reset_is_known_afterwards(
+    client, user, low_limits, clock, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/accounts/password-reset/", {"email": user.email})
+    link = re.search(r"https?://[^/]+(/accounts/password-reset/\S+/)", mailoutbox[0].body)[1]
+    form_url = client.get(link)["Location"]
+    new_password = "a new and long passphrase 42"
+    client.post(form_url, {"new_password1": new_password, "new_password2": new_password})
+    assert settings.DEVICE_COOKIE_NAME in client.cookies
+    strangers_guess(user.email, 20)  # a stranger uses up the unknown browsers' budget
+    assert log_in(Client(), user.email, new_password, ip="198.51.100.1").status_code == 429
+    assert log_in(client, user.email, new_password).status_code == 302

@@ -465,3 +465,17 @@ def test_two_superusers_deleting_themselves_at_once_leave_one(db, log_in_with_su
     emails = {id(clients[0]): first.email, id(clients[1]): second.email}
     all_at_once(clients, lambda c: c.post("/accounts/profile/delete/", {"email": emails[id(c)]}))
     assert User.objects.filter(is_superuser=True, is_active=True).count() == 1
+
+
+def test_a_reset_link_posted_twice_at_once_saves_one_password(user):
+    from accounts import account_changes
+    from accounts.models import SecurityEvent, User
+
+    first, second = User.objects.get(pk=user.pk), User.objects.get(pk=user.pk)  # two posts
+    account_changes.reset_password(user=first, password="the first new passphrase 1")
+    with pytest.raises(account_changes.ResetLinkUsed):
+        account_changes.reset_password(user=second, password="the second new passphrase 2")
+    user.refresh_from_db()
+    assert user.check_password("the first new passphrase 1")
+    kinds = list(SecurityEvent.objects.filter(user=user).values_list("kind", flat=True))
+    assert kinds == [SecurityEvent.Kind.PASSWORD_RESET]

@@ -184,7 +184,9 @@ def test_a_value_starting_with_a_dollar_is_taken_literally():
     assert secret == "$OTHER"
 
 
-@pytest.mark.parametrize("environment", [{}, {"SECRET_KEY": ""}, {"DEBUG": "0"}])
+@pytest.mark.parametrize(
+    "environment", [{}, {"SECRET_KEY": ""}, {"DEBUG": "0"}, {"SECRET_KEY": "   "}]
+)
 def test_production_refuses_to_start_without_a_secret_key(environment):
     error = start_up_error(environment)
     assert error.startswith("django.core.exceptions.ImproperlyConfigured: SECRET_KEY is not set")

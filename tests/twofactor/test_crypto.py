@@ -132,3 +132,17 @@ def test_deploy_check_warns_without_encryption_keys(settings):
     assert isinstance(warnings[0], Warning)
     settings.TWOFACTOR_ENCRYPTION_KEYS = ["a-key"]
     assert check_encryption_keys(None) == []
+
+
+def test_a_key_that_is_no_fernet_key_is_an_error_of_every_check(settings):
+    from cryptography.fernet import Fernet
+
+    from twofactor.checks import check_encryption_keys_are_keys
+
+    settings.TWOFACTOR_ENCRYPTION_KEYS = [Fernet.generate_key().decode(), "notakey"]
+    errors = check_encryption_keys_are_keys(None)
+    assert [(e.id, e.msg) for e in errors] == [
+        ("twofactor.E001", "TWOFACTOR_ENCRYPTION_KEYS: key 2 is not a Fernet key.")
+    ]
+    settings.TWOFACTOR_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    assert check_encryption_keys_are_keys(None) == []

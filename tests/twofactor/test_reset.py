@@ -86,3 +86,25 @@ def test_the_page_says_why_before_showing_the_form(staff_user, make_user, enroll
     refusal = services.reset_refusal(user=colleague, actor=staff_user)
     assert refusal is not None and "Only a superuser" in refusal.message
     assert services.reset_refusal(user=make_user("c@example.com"), actor=staff_user) is None
+
+
+def test_a_reason_of_invisible_characters_is_no_reason(customer_with_totp, staff_user):
+    for reason in ["\u200b", "\u180e", " \u2060 ", "--", "..."]:
+        rule = refused_rule(user=customer_with_totp, actor=staff_user, reason=reason)
+        assert rule == ResetRule.NO_REASON, repr(reason)
+    assert TOTPDevice.objects.filter(user=customer_with_totp).exists()
+
+
+def test_only_the_reset_that_removed_something_is_announced(customer_with_totp, staff_user):
+    heard = []
+
+    def on_reset(sender, **kwargs):
+        heard.append(kwargs["actor"])
+
+    signals.two_factor_reset.connect(on_reset)
+    try:
+        services.reset_two_factor(user=customer_with_totp, actor=staff_user, reason="Lost phone")
+        services.reset_two_factor(user=customer_with_totp, actor=staff_user, reason="Again")
+    finally:
+        signals.two_factor_reset.disconnect(on_reset)
+    assert heard == [staff_user]

@@ -43,7 +43,9 @@ def reset_refusal(*, user: AuthUser, actor: AuthUser | None) -> ResetRefused | N
 def reset_two_factor(*, user: AuthUser, actor: AuthUser | None, reason: str) -> None:
     """Remove `user`'s device and backup codes; `reason` is required (the user is told it)."""
     reason = (reason or "").strip()
-    if not reason:
+    # Words, not just whitespace or invisible characters (a zero-width space strips to
+    # itself): the user is told the reason.
+    if not any(character.isalnum() for character in reason):
         raise ResetRefused(
             ResetRule.NO_REASON, "A reason is required: it is recorded and the user is told."
         )
@@ -51,5 +53,7 @@ def reset_two_factor(*, user: AuthUser, actor: AuthUser | None, reason: str) -> 
     if refusal is not None:
         raise refusal
     with transaction.atomic():
-        delete_second_factors(user=user)
-        signals.two_factor_reset.send(sender=type(user), user=user, actor=actor, reason=reason)
+        # Announced only by the request that removed something: two staff members
+        # resetting at once record (and e-mail, and sign out) once, naming who did it.
+        if delete_second_factors(user=user):
+            signals.two_factor_reset.send(sender=type(user), user=user, actor=actor, reason=reason)
