@@ -221,6 +221,19 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded mode has the web server and the task worker writing to one file.
+    # IMMEDIATE: a transaction takes the write lock when it begins and waits for it
+    # (up to `timeout` seconds), instead of failing at once with "database is locked"
+    # when its first write meets the other process's lock; WAL lets reads go on
+    # beside a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 if _test_database_name := env.str("TEST_DATABASE_NAME", default=""):
     # Lets two test runs share one PostgreSQL server without clobbering each other.
     DATABASES["default"]["TEST"] = {"NAME": _test_database_name}

@@ -97,7 +97,11 @@ def two_factor_state_required(*, active: bool) -> Callable[[View], View]:
         def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if services.is_two_factor_enabled(user=request.user) == active:
                 return view(request, *args, **kwargs)
-            if not active:
+            # Said, not only redirected: a page left open in another tab may offer an
+            # action that no longer applies.
+            if active:
+                messages.info(request, "Two-factor authentication is off.")
+            else:
                 messages.info(request, "Two-factor authentication is already on.")
             return done(request)
 

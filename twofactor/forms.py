@@ -51,6 +51,19 @@ def second_factor_way_in(*, user: AuthUser, page: str) -> str:
     return f"Turn on 2FA below, then open {page} again."
 
 
+def app_or_backup_code(raw: str) -> str:
+    """`raw` if it has the shape of an app code or a backup code; else a form error.
+
+    A typo is not an attempt: refused here, it never reaches the check, so it does
+    not count towards the lock (nor is it logged as a wrong code).
+    """
+    if otp.normalize_totp_code(raw) is None and otp.normalize_backup_code(raw) is None:
+        raise forms.ValidationError(
+            "Enter the 6-digit code from your app, or a backup code like acdef-ghjkm."
+        )
+    return raw
+
+
 class OneTimeCodeInput(forms.TextInput):
     """A code box that comes back empty after a refusal, like a password box.
 
@@ -99,7 +112,7 @@ class VerificationCodeForm(forms.Form):
         label="Verification code",
         help_text=(
             "Enter the 6-digit code from your authenticator app, "
-            "or one of your backup codes (like abcde-fghjk)."
+            "or one of your backup codes (like acdef-ghjkm)."
         ),
         widget=OneTimeCodeInput(
             attrs={
@@ -113,13 +126,7 @@ class VerificationCodeForm(forms.Form):
     )
 
     def clean_code(self) -> str:
-        raw = self.cleaned_data["code"]
-        if otp.normalize_totp_code(raw) is None and otp.normalize_backup_code(raw) is None:
-            # A typo is not an attempt: it does not count towards the lock.
-            raise forms.ValidationError(
-                "Enter the 6-digit code from your app, or a backup code like abcde-fghjk."
-            )
-        return raw
+        return app_or_backup_code(self.cleaned_data["code"])
 
 
 class SudoForm(forms.Form):
@@ -145,6 +152,9 @@ class SudoForm(forms.Form):
             del self.fields["code"]
         else:
             self.fields["code"].required = True
+
+    def clean_code(self) -> str:
+        return app_or_backup_code(self.cleaned_data["code"])
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

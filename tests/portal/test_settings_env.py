@@ -210,3 +210,44 @@ def test_settings_accept_the_rates_the_throttle_parses(monkeypatch, text):
     Rate.parse(text)
     monkeypatch.setenv("SOME_RATE", text)
     assert StrictEnv().rate("SOME_RATE", default="1/h") == text
+
+
+# The embedded mode: the web server and the task worker write to one SQLite file.
+WRITER = """
+import sys, time, django
+django.setup()
+from django.db import connection, transaction
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+with transaction.atomic():
+    if sys.argv[1] == "holds":
+        Session.objects.create(session_key="a" * 32, session_data="", expire_date=timezone.now())
+        print("locked", flush=True)
+        time.sleep(1.5)
+    else:
+        Session.objects.count()  # a read first, then a write: the case SQLite refuses at once
+        Session.objects.create(session_key="b" * 32, session_data="", expire_date=timezone.now())
+print("ok", flush=True)
+"""
+
+
+def test_two_processes_writing_one_sqlite_file_wait_for_each_other(tmp_path):
+    environment = {
+        "PATH": os.environ.get("PATH", ""),
+        "DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
+    migrate = [sys.executable, "manage.py", "migrate", "sessions", "-v0"]
+    subprocess.run(migrate, cwd=ROOT, env=environment, check=True, timeout=120)
+    run = [sys.executable, "-c", WRITER]
+    holder = subprocess.Popen(
+        [*run, "holds"], cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    second = subprocess.run(
+        [*run, "waits"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+    )
+    assert holder.wait(timeout=60) == 0
+    assert second.returncode == 0, second.stderr[-1500:]
+    assert second.stdout.strip() == "ok"

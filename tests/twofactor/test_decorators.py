@@ -10,6 +10,17 @@ def test_disable_without_2fa_goes_back_without_asking_for_a_password(client, use
     client.force_login(user)
     response = client.get("/2fa/disable/")
     assert response.status_code == 302 and response["Location"] == "/accounts/profile/"
+    assert "Two-factor authentication is off." in client.get("/accounts/profile/").content.decode()
+
+
+def test_a_typo_in_the_sudo_code_is_no_attempt(client, user_with_totp, password):
+    from twofactor.models import TOTPDevice
+
+    user, _secret = user_with_totp
+    client.force_login(user)
+    response = client.post("/2fa/disable/", {"sudo": "1", "password": password, "code": "12ab56"})
+    assert "Enter the 6-digit code from your app, or a backup code" in response.content.decode()
+    assert TOTPDevice.objects.get(user=user).failure_count == 0
 
 
 def test_enable_with_2fa_on_says_so_without_asking_for_a_password(client, user_with_totp):
