@@ -40,5 +40,28 @@ class AppSettings:
         their backup codes, offered on the code step. Default: "" (no link)."""
         return getattr(settings, "TWOFACTOR_SUPPORT_URL", "")
 
+    @property
+    def WEBAUTHN_RP_ID(self) -> str:
+        """TWOFACTOR_WEBAUTHN_RP_ID: the WebAuthn relying party id, the host name passkeys are
+        bound to (the site's domain, or a parent domain of it; never an IP address, which
+        browsers refuse). Every origin in TWOFACTOR_WEBAUTHN_ORIGINS must be on it. Changing
+        it later orphans every registered key. Default: "localhost", for development only."""
+        return getattr(settings, "TWOFACTOR_WEBAUTHN_RP_ID", "localhost")
+
+    @property
+    def WEBAUTHN_ORIGINS(self) -> list[str]:
+        """TWOFACTOR_WEBAUTHN_ORIGINS: the exact origins (scheme, host and port) whose
+        registrations and sign-ins are accepted; anything else is refused, so a look-alike
+        site cannot relay a key's answer. Browsers allow WebAuthn over plain http only on
+        localhost. Default: ["http://localhost:8000"] (`make run`, opened as localhost: at
+        http://127.0.0.1:8000 the browser offers no passkeys, since an IP cannot be an RP id)."""
+        return list(getattr(settings, "TWOFACTOR_WEBAUTHN_ORIGINS", ["http://localhost:8000"]))
+
+    @property
+    def WEBAUTHN_RP_NAME(self) -> str:
+        """TWOFACTOR_WEBAUTHN_RP_NAME: the site's name as the browser shows it while a key is
+        added. Default: TWOFACTOR_ISSUER."""
+        return getattr(settings, "TWOFACTOR_WEBAUTHN_RP_NAME", self.ISSUER)
+
 
 app_settings = AppSettings()

@@ -1,3 +1,4 @@
+import base64
 from datetime import datetime
 
 from django.conf import settings
@@ -6,6 +7,11 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from twofactor import crypto
+
+# WebAuthn caps a credential id at 1023 bytes; unpadded base64url of that is 1364 characters.
+CREDENTIAL_ID_MAX_BYTES = 1023
+CREDENTIAL_ID_MAX_LENGTH = 1364
+CREDENTIAL_NAME_MAX_LENGTH = 64
 
 
 class TOTPDeviceQuerySet(models.QuerySet["TOTPDevice"]):
@@ -98,6 +104,68 @@ class BackupCode(models.Model):
 
     def __str__(self) -> str:
         return f"Backup code of user {self.user_id} ({'used' if self.used_at else 'unused'})"
+
+
+def encode_credential_id(raw: bytes) -> str:
+    """The stored form of a credential id: unpadded base64url, one spelling per id, so the
+    unique index compares ids, not spellings."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_credential_id(stored: str) -> bytes:
+    return base64.urlsafe_b64decode(stored + "=" * (-len(stored) % 4))
+
+
+class WebAuthnCredentialQuerySet(models.QuerySet["WebAuthnCredential"]):
+    def with_raw_id(self, raw: bytes) -> "WebAuthnCredentialQuerySet":
+        """The credential whose id (as the authenticator sends it) is `raw`: at most one row,
+        across all users."""
+        return self.filter(credential_id=encode_credential_id(raw))
+
+
+class WebAuthnCredential(models.Model):
+    """A passkey or security key: a public key the user's authenticator signs challenges for.
+
+    Many per user. Nothing here is secret (the private key never leaves the
+    authenticator); what must hold is that one credential belongs to one account
+    (credential_id is unique across all users) and that a counting key's
+    sign_count only moves forward (checked and stored in one conditional UPDATE).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webauthn_credentials"
+    )
+    # Unpadded base64url of the raw id (encode_credential_id), not a BinaryField: Django's
+    # BinaryField is not meant for lookups and a unique index on BLOB/bytea is not portable,
+    # while a varchar of ASCII is unique-indexed and compared byte for byte (case matters)
+    # by both SQLite and PostgreSQL, and it is the form the browser sends the id in.
+    credential_id = models.CharField(max_length=CREDENTIAL_ID_MAX_LENGTH, unique=True)
+    public_key = models.BinaryField()  # COSE_Key, as the authenticator encoded it
+    # 0 for authenticators that do not count (most synced passkeys): no clone detection then.
+    sign_count = models.PositiveBigIntegerField(default=0)
+    # Hints for the browser (usb, nfc, ble, hybrid, internal), given back in allowCredentials.
+    transports = models.JSONField(default=list, blank=True)
+    # The authenticator model ("00000000-0000-0000-0000-000000000000" when it does not say).
+    aaguid = models.CharField(max_length=36, blank=True)
+    backup_eligible = models.BooleanField(default=False)  # may be synced (a passkey)
+    backup_state = models.BooleanField(default=False)  # is synced, as of its last use
+    name = models.CharField(max_length=CREDENTIAL_NAME_MAX_LENGTH)
+    # Not auto_now_add: the service passes its own clock, as enrollment does.
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WebAuthnCredentialQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "WebAuthn credential"
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"WebAuthn credential {self.name!r} of user {self.user_id}"
+
+    @property
+    def raw_credential_id(self) -> bytes:
+        return decode_credential_id(self.credential_id)
 
 
 def two_factor_active_q(user_ref: str = "pk") -> Exists:

@@ -29,6 +29,8 @@ code_verification_failed   in     method (Method), outcome (Outcome); attempts
 account_locked             in     until (when code entry unlocks)
 two_factor_login           after  method (Method), request: the code step
                                   accepted a code and login() has run
+webauthn_credential_added  in     credential (the new WebAuthnCredential): the
+                                  user added a passkey or security key
 =========================  =====  ==============================================
 """
 
@@ -59,3 +61,4 @@ backup_code_used = Signal()
 code_verification_failed = Signal()
 account_locked = Signal()
 two_factor_login = Signal()
+webauthn_credential_added = Signal()

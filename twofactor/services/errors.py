@@ -81,3 +81,41 @@ class ResetRefused(TwoFactorError):
         super().__init__(message)
         self.rule = rule
         self.message = message
+
+
+class WebAuthnError(TwoFactorError):
+    """Base class of the passkey and security-key refusals (services.webauthn)."""
+
+
+class WebAuthnChallengeMissing(WebAuthnError):
+    """This session has no challenge for this ceremony: none was asked for, it was used
+    already (each is single use), or it was issued to another user or another pending login."""
+
+
+class WebAuthnChallengeExpired(WebAuthnChallengeMissing):
+    pass
+
+
+class InvalidWebAuthnResponse(WebAuthnError):
+    """The authenticator's answer does not verify: malformed, another origin or RP id,
+    another challenge, or a bad signature. The library's reason is the message (no secret)."""
+
+
+class UnknownCredential(InvalidWebAuthnResponse):
+    """No credential of this user has that id (it may be another user's, or removed).
+    A subclass of InvalidWebAuthnResponse so a page answers both alike."""
+
+
+class SignCountRegressed(InvalidWebAuthnResponse):
+    """A key that counts its signatures sent a count no higher than the last one seen:
+    the key may have been cloned. Refused; worth recording, with the figures below."""
+
+    def __init__(self, credential_pk: int, stored: int, received: int) -> None:
+        super().__init__(f"sign count {received} is not above {stored}")
+        self.credential_pk = credential_pk
+        self.stored = stored
+        self.received = received
+
+
+class CredentialAlreadyRegistered(WebAuthnError):
+    """That credential id is already stored (for this account or, in theory, another)."""

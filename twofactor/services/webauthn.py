@@ -1,0 +1,366 @@
+"""Passkeys and security keys: adding one (registration) and proving one (authentication).
+
+py_webauthn does the verification (client data, RP id hash, flags, signature); this module
+owns what the library leaves to the relying party:
+
+- Challenges: random (the library's 64 bytes), kept in the caller's session under one key
+  per ceremony with the user they were issued to and when, and popped *before* the answer is
+  checked, so each is single use even when the answer is refused. An authentication
+  challenge is also bound to a caller-given string (`bound_to`, e.g. pending_login_binding):
+  a challenge issued for one half-finished login is worthless to the next one.
+- The origin and RP id come from settings (TWOFACTOR_WEBAUTHN_ORIGINS / _RP_ID) at call time.
+- A credential answers only for the user it belongs to, and a counting key's sign count
+  only moves forward: checked, then stored by one conditional UPDATE, so two answers that
+  carry the same count cannot both be accepted.
+
+Nothing here logs anyone in or touches the code throttle; the login step decides that.
+"""
+
+from collections.abc import MutableMapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from webauthn import (
+    generate_authentication_options,
+    generate_registration_options,
+    options_to_json,
+    verify_authentication_response,
+    verify_registration_response,
+)
+from webauthn.helpers import (
+    base64url_to_bytes,
+    bytes_to_base64url,
+    parse_authentication_credential_json,
+    parse_registration_credential_json,
+)
+from webauthn.helpers.exceptions import WebAuthnException
+from webauthn.helpers.structs import (
+    AttestationConveyancePreference,
+    AuthenticatorAttachment,
+    AuthenticatorSelectionCriteria,
+    AuthenticatorTransport,
+    CredentialDeviceType,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
+
+from twofactor import signals
+from twofactor.conf import app_settings
+from twofactor.models import (
+    CREDENTIAL_ID_MAX_BYTES,
+    CREDENTIAL_NAME_MAX_LENGTH,
+    WebAuthnCredential,
+    encode_credential_id,
+)
+from twofactor.services.errors import (
+    CredentialAlreadyRegistered,
+    InvalidWebAuthnResponse,
+    NotEnrolled,
+    PendingLoginMissing,
+    SignCountRegressed,
+    UnknownCredential,
+    WebAuthnChallengeExpired,
+    WebAuthnChallengeMissing,
+)
+from twofactor.services.pending_login import PENDING_LOGIN_SESSION_KEY
+from twofactor.user_model import AuthUser
+
+# One challenge per ceremony and session; a new begin_* replaces the previous one.
+WEBAUTHN_REGISTRATION_SESSION_KEY = "twofactor_webauthn_registration"
+WEBAUTHN_AUTHENTICATION_SESSION_KEY = "twofactor_webauthn_authentication"
+# Also the timeout the browser is given; a login's own 10 minutes still apply on top.
+WEBAUTHN_CHALLENGE_TTL = timedelta(minutes=5)
+# The name a key gets when the user gives none: synced or built-in, or a roaming key.
+DEFAULT_PASSKEY_NAME = "Passkey"
+DEFAULT_SECURITY_KEY_NAME = "Security key"
+
+
+def begin_registration(
+    *, user: AuthUser, session: MutableMapping[str, Any], now: datetime | None = None
+) -> str:
+    """Options for navigator.credentials.create() (PublicKeyCredentialCreationOptionsJSON).
+
+    Resident key and user verification preferred (a passkey where the authenticator can
+    make one, a plain security key otherwise), no attestation (we trust no vendor list),
+    and the user's existing keys excluded so one authenticator is not registered twice.
+    """
+    now = now or timezone.now()
+    options = generate_registration_options(
+        rp_id=app_settings.WEBAUTHN_RP_ID,
+        rp_name=app_settings.WEBAUTHN_RP_NAME,
+        user_name=user.get_username(),
+        user_id=_user_handles(user)[0],
+        user_display_name=_display_name(user),
+        timeout=_timeout_ms(),
+        attestation=AttestationConveyancePreference.NONE,
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.PREFERRED,
+            user_verification=UserVerificationRequirement.PREFERRED,
+        ),
+        exclude_credentials=_descriptors(user),
+    )
+    _store_challenge(
+        session, WEBAUTHN_REGISTRATION_SESSION_KEY, options.challenge, user=user, now=now
+    )
+    return options_to_json(options)
+
+
+def finish_registration(
+    *,
+    user: AuthUser,
+    session: MutableMapping[str, Any],
+    response_json: str,
+    name: str = "",
+    now: datetime | None = None,
+) -> WebAuthnCredential:
+    """Verify the browser's answer to begin_registration and store the new key.
+
+    `name` is what the user called it (blank: "Passkey" or "Security key"); forms bound
+    its length, and the column's limit is enforced here too.
+    """
+    now = now or timezone.now()
+    # Taken first: a refused answer spends the challenge as surely as an accepted one.
+    challenge = _take_challenge(session, WEBAUTHN_REGISTRATION_SESSION_KEY, user=user, now=now)
+    try:
+        parsed = parse_registration_credential_json(response_json)
+        verified = verify_registration_response(
+            credential=parsed,
+            expected_challenge=challenge,
+            expected_rp_id=app_settings.WEBAUTHN_RP_ID,
+            expected_origin=app_settings.WEBAUTHN_ORIGINS,
+        )
+    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
+        raise InvalidWebAuthnResponse(str(exc)) from exc
+    if len(verified.credential_id) > CREDENTIAL_ID_MAX_BYTES:
+        raise InvalidWebAuthnResponse("credential id longer than WebAuthn allows")
+    backup_eligible = verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
+    name = name.strip()[:CREDENTIAL_NAME_MAX_LENGTH] or (
+        DEFAULT_PASSKEY_NAME
+        if backup_eligible or parsed.authenticator_attachment == AuthenticatorAttachment.PLATFORM
+        else DEFAULT_SECURITY_KEY_NAME
+    )
+    credential = WebAuthnCredential(
+        user=user,
+        credential_id=encode_credential_id(verified.credential_id),
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        transports=[t.value for t in parsed.response.transports or []],
+        aaguid=verified.aaguid,
+        backup_eligible=backup_eligible,
+        backup_state=verified.credential_backed_up,
+        name=name,
+        created_at=now,
+    )
+    with transaction.atomic():
+        try:
+            # A savepoint of its own: a duplicate id must not break a caller's transaction.
+            with transaction.atomic():
+                credential.save()
+        except IntegrityError:
+            raise CredentialAlreadyRegistered from None
+        signals.webauthn_credential_added.send(sender=type(user), user=user, credential=credential)
+    return credential
+
+
+def pending_login_binding(*, session: MutableMapping[str, Any]) -> str:
+    """The `bound_to` of the login step: changes with every password step (a new start,
+    a new fingerprint), so a challenge never outlives the half-finished login it was for.
+
+    Read after get_pending_login() accepted the pending login; it is not checked again here.
+    """
+    data = session.get(PENDING_LOGIN_SESSION_KEY)
+    if not isinstance(data, dict):
+        raise PendingLoginMissing
+    return salted_hmac(
+        "twofactor.services.webauthn.pending_login",
+        f"{data.get('user_id')}:{data.get('started_at')}:{data.get('fingerprint')}",
+        algorithm="sha256",
+    ).hexdigest()
+
+
+def begin_authentication(
+    *,
+    user: AuthUser,
+    session: MutableMapping[str, Any],
+    bound_to: str,
+    now: datetime | None = None,
+) -> str:
+    """Options for navigator.credentials.get() (PublicKeyCredentialRequestOptionsJSON) for
+    a user who is already identified (the second step): only their keys are allowed."""
+    now = now or timezone.now()
+    allowed = _descriptors(user)
+    if not allowed:
+        raise NotEnrolled
+    options = generate_authentication_options(
+        rp_id=app_settings.WEBAUTHN_RP_ID,
+        timeout=_timeout_ms(),
+        allow_credentials=allowed,
+        user_verification=UserVerificationRequirement.PREFERRED,
+    )
+    _store_challenge(
+        session,
+        WEBAUTHN_AUTHENTICATION_SESSION_KEY,
+        options.challenge,
+        user=user,
+        now=now,
+        bound_to=bound_to,
+    )
+    return options_to_json(options)
+
+
+def finish_authentication(
+    *,
+    user: AuthUser,
+    session: MutableMapping[str, Any],
+    bound_to: str,
+    response_json: str,
+    now: datetime | None = None,
+) -> WebAuthnCredential:
+    """Verify the browser's answer to begin_authentication; the key that signed, with its
+    sign count and last use updated. Raises an InvalidWebAuthnResponse (UnknownCredential,
+    SignCountRegressed among them) or a WebAuthnChallengeMissing."""
+    now = now or timezone.now()
+    challenge = _take_challenge(
+        session, WEBAUTHN_AUTHENTICATION_SESSION_KEY, user=user, now=now, bound_to=bound_to
+    )
+    try:
+        parsed = parse_authentication_credential_json(response_json)
+    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
+        raise InvalidWebAuthnResponse(str(exc)) from exc
+    # This user's key or nothing: another account's key gets the same answer as no key.
+    credential = WebAuthnCredential.objects.with_raw_id(parsed.raw_id).filter(user=user).first()
+    if credential is None:
+        raise UnknownCredential("not a key of this account")
+    user_handle = parsed.response.user_handle
+    if user_handle is not None and not any(
+        constant_time_compare(user_handle, handle) for handle in _user_handles(user)
+    ):
+        raise UnknownCredential("the key names another account")
+    try:
+        verified = verify_authentication_response(
+            credential=parsed,
+            expected_challenge=challenge,
+            expected_rp_id=app_settings.WEBAUTHN_RP_ID,
+            expected_origin=app_settings.WEBAUTHN_ORIGINS,
+            credential_public_key=bytes(credential.public_key),
+            # 0: the library's own count check raises an anonymous error; ours, below,
+            # is the same rule with a name (SignCountRegressed) and the figures to log.
+            credential_current_sign_count=0,
+        )
+    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
+        raise InvalidWebAuthnResponse(str(exc)) from exc
+    received, stored = verified.new_sign_count, credential.sign_count
+    # WebAuthn's rule: once either count is non-zero the key counts, and each use must go
+    # higher. Keys that never count (0 and 0, most synced passkeys) rely on the challenge.
+    if (received or stored) and received <= stored:
+        raise SignCountRegressed(credential.pk, stored=stored, received=received)
+    with transaction.atomic():
+        rows = WebAuthnCredential.objects.filter(pk=credential.pk)
+        # Checked again by the UPDATE itself: of two answers with one count, one wins.
+        rows = rows.filter(sign_count__lt=received) if received else rows.filter(sign_count=0)
+        if not rows.update(
+            sign_count=received, last_used_at=now, backup_state=verified.credential_backed_up
+        ):
+            current = (
+                WebAuthnCredential.objects.filter(pk=credential.pk)
+                .values_list("sign_count", flat=True)
+                .first()
+            )
+            if current is None:
+                raise UnknownCredential("the key was removed meanwhile")
+            raise SignCountRegressed(credential.pk, stored=current, received=received)
+    credential.sign_count = received
+    credential.last_used_at = now
+    credential.backup_state = verified.credential_backed_up
+    return credential
+
+
+def _store_challenge(
+    session: MutableMapping[str, Any],
+    key: str,
+    challenge: bytes,
+    *,
+    user: AuthUser,
+    now: datetime,
+    bound_to: str | None = None,
+) -> None:
+    session[key] = {
+        "challenge": bytes_to_base64url(challenge),
+        "user_id": str(user.pk),
+        "issued_at": now.timestamp(),
+        "bound_to": bound_to,
+    }
+
+
+def _take_challenge(
+    session: MutableMapping[str, Any],
+    key: str,
+    *,
+    user: AuthUser,
+    now: datetime,
+    bound_to: str | None = None,
+) -> bytes:
+    """Pop this ceremony's challenge and return it if it is the user's, fresh and bound to
+    `bound_to`; whatever the outcome, it is gone from the session."""
+    data = session.pop(key, None)
+    if not isinstance(data, dict) or data.get("user_id") != str(user.pk):
+        raise WebAuthnChallengeMissing
+    stored_binding = data.get("bound_to")
+    if bound_to is not None and not (
+        isinstance(stored_binding, str) and constant_time_compare(stored_binding, bound_to)
+    ):
+        raise WebAuthnChallengeMissing
+    issued_at = data.get("issued_at")
+    if (
+        not isinstance(issued_at, int | float)
+        or now.timestamp() - issued_at > WEBAUTHN_CHALLENGE_TTL.total_seconds()
+        or issued_at > now.timestamp()
+    ):
+        raise WebAuthnChallengeExpired
+    challenge = data.get("challenge")
+    if not isinstance(challenge, str):
+        raise WebAuthnChallengeMissing
+    return base64url_to_bytes(challenge)
+
+
+def _descriptors(user: AuthUser) -> list[PublicKeyCredentialDescriptor]:
+    known = {t.value for t in AuthenticatorTransport}
+    return [
+        PublicKeyCredentialDescriptor(
+            id=credential.raw_credential_id,
+            transports=[AuthenticatorTransport(t) for t in credential.transports if t in known],
+        )
+        for credential in WebAuthnCredential.objects.filter(user=user)
+    ]
+
+
+def _user_handles(user: AuthUser) -> list[bytes]:
+    """The WebAuthn user handle of `user`, newest first: an HMAC of the user's pk under
+    SECRET_KEY (then each of SECRET_KEY_FALLBACKS, so keys made before a rotation still
+    match). Stable without a column of its own, and it reveals neither the pk nor the email
+    to whoever holds the authenticator."""
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [
+        salted_hmac(
+            "twofactor.services.webauthn.user_handle",
+            str(user.pk),
+            secret=secret,
+            algorithm="sha256",
+        ).digest()
+        for secret in secrets
+    ]
+
+
+def _display_name(user: AuthUser) -> str:
+    get_full_name = getattr(user, "get_full_name", None)
+    full_name = get_full_name() if callable(get_full_name) else ""
+    return str(full_name or user.get_username())
+
+
+def _timeout_ms() -> int:
+    return int(WEBAUTHN_CHALLENGE_TTL.total_seconds() * 1000)
