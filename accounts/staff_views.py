@@ -139,7 +139,7 @@ def _list_url(request: HttpRequest) -> str:
 @staff_required(RESET_PERMISSION)
 # Removing someone's second factor is as sensitive as removing your own: a
 # hijacked staff session must not be enough, so staff confirm it is them.
-@sudo_view(title="Reset 2FA")
+@sudo_view(title="Reset 2FA", cancel_url=_list_url)
 def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
     back = _list_url(request)

@@ -43,12 +43,18 @@ def auth_view(view: View, *, secret_fields: Sequence[str] = ()) -> View:
     return never_cache(view)
 
 
-def sudo_required(*, title: str) -> Callable[[View], View]:
+# Where "Cancel" on the question leads, given the request (default TWOFACTOR_DONE_URL).
+CancelURL = Callable[[HttpRequest], str]
+
+
+def sudo_required(*, title: str, cancel_url: CancelURL | None = None) -> Callable[[View], View]:
     """Ask for the password (and a code with 2FA) unless proven in the last 10 minutes.
 
     The question is asked at the action's own URL, so the dialog (or page) the
     user opened simply continues once they have answered it. It goes behind
     login_required (sudo_view puts it there): the request has a user.
+    `cancel_url`: for an action opened from another page than TWOFACTOR_DONE_URL,
+    so that "Cancel" goes back there (without JavaScript, where it is a link).
     """
 
     def decorator(view: View) -> View:
@@ -79,6 +85,8 @@ def sudo_required(*, title: str) -> Callable[[View], View]:
                 "pending": pending,
                 "expired": services.had_proof(request=request),
             }
+            if cancel_url is not None:
+                context["done_url"] = cancel_url(request)
             return render_page(request, "twofactor/sudo.html", context)
 
         # wraps() is typed as returning its own _Wrapped[...], which mypy cannot equate
@@ -116,11 +124,12 @@ def sudo_view(
     two_factor_active: bool | None = None,
     methods: Sequence[str] = ("GET", "POST"),
     secret_fields: Sequence[str] = (),
+    cancel_url: CancelURL | None = None,
 ) -> Callable[[View], View]:
     """login_required, auth_view, the methods, the 2FA state (if given), sudo_required."""
 
     def decorator(view: View) -> View:
-        guarded = sudo_required(title=title)(view)
+        guarded = sudo_required(title=title, cancel_url=cancel_url)(view)
         if two_factor_active is not None:
             guarded = two_factor_state_required(active=two_factor_active)(guarded)
         guarded = require_http_methods(list(methods))(guarded)

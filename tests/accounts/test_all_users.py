@@ -647,3 +647,15 @@ def test_a_reason_of_invisible_characters_is_refused_on_the_page(
     assert response.status_code == 200
     assert "A reason is required" in response.content.decode()
     assert TOTPDevice.objects.filter(user=mix["ann"], confirmed_at__isnull=False).exists()
+
+
+def test_cancel_on_reset_2fas_confirm_step_goes_back_to_the_list_as_it_was(
+    client, mix, reset_staff, log_in_verified
+):
+    log_in_verified(client, reset_staff)  # logged in with the code, no recent proof
+    back = "/accounts/users/?two_factor=activated&page=1"
+    page = client.get(reset_url(mix["ann"]), {"next": back}).content.decode()
+    assert "Confirm it" in page
+    assert (
+        'href="/accounts/users/?two_factor=activated&amp;page=1" data-close-dialog>Cancel' in page
+    )
