@@ -189,16 +189,17 @@ def registered(user, authenticator, register) -> WebAuthnCredential:
     return register(user, authenticator, name="Blue key")
 
 
+def finish_sign_in(user, session, response_json, *, bound_to=BINDING, now=NOW):
+    """services.finish_authentication, with this file's binding and clock unless told."""
+    return services.finish_authentication(
+        user=user, session=session, bound_to=bound_to, response_json=response_json, now=now
+    )
+
+
 def sign_in(user, authenticator: SoftAuthenticator, **answer) -> WebAuthnCredential:
     session: dict = {}
     options = services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
-    return services.finish_authentication(
-        user=user,
-        session=session,
-        bound_to=BINDING,
-        response_json=authenticator.get(options, **answer),
-        now=NOW,
-    )
+    return finish_sign_in(user, session, authenticator.get(options, **answer))
 
 
 # Registration
@@ -485,45 +486,26 @@ def test_an_answer_to_an_earlier_challenge_is_refused(user, authenticator, regis
     first = services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
     services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
     with pytest.raises(services.InvalidWebAuthnResponse, match="challenge"):
-        services.finish_authentication(
-            user=user,
-            session=session,
-            bound_to=BINDING,
-            response_json=authenticator.get(first),
-            now=NOW,
-        )
+        finish_sign_in(user, session, authenticator.get(first))
 
 
 def test_a_refused_authentication_spends_the_challenge(user, authenticator, registered):
     session: dict = {}
     options = services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
     with pytest.raises(services.InvalidWebAuthnResponse):
-        services.finish_authentication(
-            user=user,
-            session=session,
-            bound_to=BINDING,
-            response_json=authenticator.get(options, origin="https://evil.example"),
-            now=NOW,
-        )
+        finish_sign_in(user, session, authenticator.get(options, origin="https://evil.example"))
     with pytest.raises(services.WebAuthnChallengeMissing):
-        services.finish_authentication(
-            user=user,
-            session=session,
-            bound_to=BINDING,
-            response_json=authenticator.get(options),
-            now=NOW,
-        )
+        finish_sign_in(user, session, authenticator.get(options))
 
 
 def test_an_expired_authentication_challenge_is_refused(user, authenticator, registered):
     session: dict = {}
     options = services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
     with pytest.raises(services.WebAuthnChallengeExpired):
-        services.finish_authentication(
-            user=user,
-            session=session,
-            bound_to=BINDING,
-            response_json=authenticator.get(options),
+        finish_sign_in(
+            user,
+            session,
+            authenticator.get(options),
             now=NOW + services.WEBAUTHN_CHALLENGE_TTL + timedelta(seconds=1),
         )
 
@@ -533,13 +515,7 @@ def test_an_authentication_challenge_from_another_session_is_refused(
 ):
     options = services.begin_authentication(user=user, session={}, bound_to=BINDING, now=NOW)
     with pytest.raises(services.WebAuthnChallengeMissing):
-        services.finish_authentication(
-            user=user,
-            session={},
-            bound_to=BINDING,
-            response_json=authenticator.get(options),
-            now=NOW,
-        )
+        finish_sign_in(user, {}, authenticator.get(options))
 
 
 def test_a_challenge_from_another_pending_login_is_refused(user, authenticator, registered):
@@ -548,13 +524,7 @@ def test_a_challenge_from_another_pending_login_is_refused(user, authenticator, 
         user=user, session=session, bound_to="pending-login-1", now=NOW
     )
     with pytest.raises(services.WebAuthnChallengeMissing):
-        services.finish_authentication(
-            user=user,
-            session=session,
-            bound_to="pending-login-2",
-            response_json=authenticator.get(options),
-            now=NOW,
-        )
+        finish_sign_in(user, session, authenticator.get(options), bound_to="pending-login-2")
 
 
 def test_the_pending_login_binding_changes_with_each_password_step(user_with_totp):
