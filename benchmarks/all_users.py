@@ -203,6 +203,7 @@ def run(args: argparse.Namespace, sizes: list[int]) -> None:
     from twofactor import services
     from twofactor.bulk import activate_devices_for
     from twofactor.models import TOTPDevice
+    from twofactor.signals import Method
 
     call_command("migrate", verbosity=0)
     User = get_user_model()
@@ -216,7 +217,7 @@ def run(args: argparse.Namespace, sizes: list[int]) -> None:
     if not TOTPDevice.objects.confirmed().filter(user=staff).exists():
         activate_devices_for([staff.pk])
     session = client.session
-    services.mark_session_verified(session=session, user=staff, method=services.METHOD_TOTP)
+    services.mark_session_verified(session=session, user=staff, method=Method.TOTP)
     session.save()
 
     print(f"database: {connection.vendor} ({connection.settings_dict['NAME']})")

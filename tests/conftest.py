@@ -12,6 +12,7 @@ from django.db import connections
 from django.utils import timezone
 
 from twofactor import otp, services
+from twofactor.signals import Method
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture password
 
@@ -191,7 +192,7 @@ def log_in_with_sudo(db) -> Callable[..., object]:
             "at": timezone.now().timestamp(),
         }
         if services.is_two_factor_enabled(user=user):
-            services.mark_session_verified(session=session, user=user, method=services.METHOD_TOTP)
+            services.mark_session_verified(session=session, user=user, method=Method.TOTP)
         session.save()
         SecurityEvent.objects.filter(user=user).delete()
         return client
@@ -212,7 +213,7 @@ def log_in_verified(enrolled) -> Callable[..., str]:
         )
         client.force_login(user)
         session = client.session
-        services.mark_session_verified(session=session, user=user, method=services.METHOD_TOTP)
+        services.mark_session_verified(session=session, user=user, method=Method.TOTP)
         session.save()
         return secret
 

@@ -35,10 +35,6 @@ MAX_FAILURES = 5
 FIRST_LOCK = timedelta(minutes=5)
 LONGEST_LOCK = timedelta(hours=1)
 
-# The contract's names, kept here too for callers that think of them as services' words.
-METHOD_TOTP = Method.TOTP
-METHOD_BACKUP = Method.BACKUP
-
 
 @dataclass(frozen=True)
 class Verification:
