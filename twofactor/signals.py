@@ -13,25 +13,30 @@ back. A listener with an effect outside the database (an e-mail) should
 defer it with ``transaction.on_commit()``. Sent *after* (marked "after"): the
 change is already committed when listeners run.
 
-=========================  =====  ==============================================
-signal                     sent   arguments (besides sender, user)
-=========================  =====  ==============================================
-two_factor_enabled         in     -- the first code was right; 2FA is on
-two_factor_disabled        in     -- the user turned 2FA off themselves
-two_factor_reset           in     actor (a user, or None for the command line),
-                                  reason (non-empty text): someone else did it
-backup_codes_generated     in     count, at_enrollment (True for the first set,
-                                  made as 2FA is turned on)
-backup_code_used           in     remaining (unused codes left)
-code_verification_failed   in     method (Method), outcome (Outcome); attempts
-                                  refused because code entry is locked are not
-                                  announced again
-account_locked             in     until (when code entry unlocks)
-two_factor_login           after  method (Method), request: the code step
-                                  accepted a code and login() has run
-webauthn_credential_added  in     credential (the new WebAuthnCredential): the
-                                  user added a passkey or security key
-=========================  =====  ==============================================
+============================  =====  ==============================================
+signal                        sent   arguments (besides sender, user)
+============================  =====  ==============================================
+two_factor_enabled            in     -- the first code was right; 2FA is on
+two_factor_disabled           in     -- the user turned 2FA off themselves
+two_factor_reset              in     actor (a user, or None for the command line),
+                                     reason (non-empty text): someone else did it
+backup_codes_generated        in     count, at_enrollment (True for the first set,
+                                     made as 2FA is turned on)
+backup_code_used              in     remaining (unused codes left)
+code_verification_failed      in     method (Method), outcome (Outcome); attempts
+                                     refused because code entry is locked are not
+                                     announced again
+account_locked                in     until (when code entry unlocks)
+two_factor_login              after  method (Method), request: the code step
+                                     accepted a second factor (or a passkey signed
+                                     in alone: PASSKEY) and login() has run
+webauthn_credential_added     in     credential (the new WebAuthnCredential): the
+                                     user added a passkey or security key
+webauthn_credential_removed   in     credential (the WebAuthnCredential, already
+                                     deleted): the user removed one of their keys
+                                     (turning 2FA off or a reset removes every key
+                                     and is announced by its own signal instead)
+============================  =====  ==============================================
 """
 
 from django.db import models
@@ -43,6 +48,10 @@ class Method(models.TextChoices):
 
     TOTP = "totp", "authenticator app"
     BACKUP = "backup", "backup code"
+    # The second step, after the password: any registered key (passkey or security key).
+    WEBAUTHN = "webauthn", "passkey or security key"
+    # Signed in with a passkey alone (user verification: both factors in one).
+    PASSKEY = "passkey", "passkey, without a password"
 
 
 class Outcome(models.TextChoices):
@@ -51,6 +60,10 @@ class Outcome(models.TextChoices):
     INVALID = "invalid", "wrong code"
     REPLAYED = "replayed", "code already used"
     DRIFT = "drift", "code from a device with a wrong clock"
+    # Keys: the answer did not verify (wrong signature, origin, RP id, or not a key
+    # of this account), or its signature counter went backwards (a cloned key?).
+    KEY_REFUSED = "key_refused", "key not accepted"
+    SIGN_COUNT = "sign_count", "key's signature counter went backwards"
 
 
 two_factor_enabled = Signal()
@@ -62,3 +75,4 @@ code_verification_failed = Signal()
 account_locked = Signal()
 two_factor_login = Signal()
 webauthn_credential_added = Signal()
+webauthn_credential_removed = Signal()

@@ -1,158 +1,31 @@
 """Passkeys and security keys (services.webauthn), against a software authenticator.
 
-SoftAuthenticator below does what a browser and a key do together: an EC P-256 key pair,
-authenticator data (RP id hash, flags, sign count, attested credential data with a COSE
-key), a "none" attestation object, clientDataJSON, and assertion signatures over
-authData + sha256(clientDataJSON). Every answer it gives is checked by py_webauthn for real.
+SoftAuthenticator (tests/twofactor/soft_authenticator.py) does what a browser and a key
+do together: an EC P-256 key pair, authenticator data (RP id hash, flags, sign count,
+attested credential data with a COSE key), a "none" attestation object, clientDataJSON,
+and assertion signatures over authData + sha256(clientDataJSON). Every answer it gives is
+checked by py_webauthn for real.
 """
 
 import base64
-import hashlib
 import json
-import os
-import struct
+import uuid
 from datetime import UTC, datetime, timedelta
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import IntegrityError, transaction
 from django.test import RequestFactory
 
-from twofactor import services, signals
+from tests.twofactor.soft_authenticator import ORIGIN, RP_ID, SoftAuthenticator, b64url
+from twofactor import checks, services, signals
 from twofactor.conf import app_settings
 from twofactor.models import WebAuthnCredential, encode_credential_id
 from twofactor.services import webauthn as webauthn_service
 
-RP_ID = "portal.example"
-ORIGIN = "https://portal.example"
 NOW = datetime(2025, 3, 14, 9, 26, 45, tzinfo=UTC)
 BINDING = "pending-login-1"
-
-# Authenticator data flags (WebAuthn 6.1).
-UP, UV, BE, BS, AT = 0x01, 0x04, 0x08, 0x10, 0x40
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-class SoftAuthenticator:
-    """A software authenticator: one credential, and a counter unless `counts` is False."""
-
-    def __init__(
-        self,
-        *,
-        counts: bool = True,
-        backup_eligible: bool = False,
-        aaguid: bytes = bytes(16),
-        transports: tuple[str, ...] = ("usb",),
-        attachment: str = "cross-platform",
-    ) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.credential_id = os.urandom(32)
-        self.counts = counts
-        self.sign_count = 0
-        self.backup_eligible = backup_eligible
-        self.aaguid = aaguid
-        self.transports = list(transports)
-        self.attachment = attachment
-        self.user_handle: bytes | None = None
-
-    def cose_key(self) -> bytes:
-        numbers = self.key.public_key().public_numbers()
-        # kty EC2, alg ES256, crv P-256, x, y (RFC 9053).
-        return cbor2.dumps(
-            {
-                1: 2,
-                3: -7,
-                -1: 1,
-                -2: numbers.x.to_bytes(32, "big"),
-                -3: numbers.y.to_bytes(32, "big"),
-            }
-        )
-
-    def auth_data(self, rp_id: str, *, attested: bool) -> bytes:
-        flags = UP | UV | (BE | BS if self.backup_eligible else 0) | (AT if attested else 0)
-        data = hashlib.sha256(rp_id.encode()).digest() + bytes([flags])
-        data += struct.pack(">I", self.sign_count)
-        if attested:
-            data += self.aaguid + struct.pack(">H", len(self.credential_id))
-            data += self.credential_id + self.cose_key()
-        return data
-
-    @staticmethod
-    def client_data(kind: str, challenge: str, origin: str) -> bytes:
-        return json.dumps(
-            {"type": kind, "challenge": challenge, "origin": origin, "crossOrigin": False}
-        ).encode()
-
-    def create(self, options_json: str, *, origin: str = ORIGIN, rp_id: str | None = None) -> str:
-        """navigator.credentials.create(): the registration response, as JSON text."""
-        options = json.loads(options_json)
-        self.user_handle = base64.urlsafe_b64decode(options["user"]["id"] + "==")
-        client_data = self.client_data("webauthn.create", options["challenge"], origin)
-        attestation = cbor2.dumps(
-            {
-                "fmt": "none",
-                "attStmt": {},
-                "authData": self.auth_data(rp_id or options["rp"]["id"], attested=True),
-            }
-        )
-        return json.dumps(
-            {
-                "id": b64url(self.credential_id),
-                "rawId": b64url(self.credential_id),
-                "type": "public-key",
-                "authenticatorAttachment": self.attachment,
-                "clientExtensionResults": {},
-                "response": {
-                    "clientDataJSON": b64url(client_data),
-                    "attestationObject": b64url(attestation),
-                    "transports": self.transports,
-                },
-            }
-        )
-
-    def get(
-        self,
-        options_json: str,
-        *,
-        origin: str = ORIGIN,
-        rp_id: str | None = None,
-        sign_count: int | None = None,
-        user_handle: bytes | None = None,
-    ) -> str:
-        """navigator.credentials.get(): the assertion, as JSON text; the counter moves on
-        (or is set to `sign_count`, as a cloned key's would be)."""
-        options = json.loads(options_json)
-        if sign_count is not None:
-            self.sign_count = sign_count
-        elif self.counts:
-            self.sign_count += 1
-        auth_data = self.auth_data(rp_id or options["rpId"], attested=False)
-        client_data = self.client_data("webauthn.get", options["challenge"], origin)
-        signature = self.key.sign(
-            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
-        )
-        handle = user_handle if user_handle is not None else self.user_handle
-        return json.dumps(
-            {
-                "id": b64url(self.credential_id),
-                "rawId": b64url(self.credential_id),
-                "type": "public-key",
-                "authenticatorAttachment": self.attachment,
-                "clientExtensionResults": {},
-                "response": {
-                    "clientDataJSON": b64url(client_data),
-                    "authenticatorData": b64url(auth_data),
-                    "signature": b64url(signature),
-                    "userHandle": b64url(handle) if handle is not None else None,
-                },
-            }
-        )
 
 
 @pytest.fixture(autouse=True)
@@ -162,15 +35,26 @@ def _relying_party(settings):
 
 
 @pytest.fixture
+def user(make_user, enrolled):
+    """Ann, with the authenticator app on: keys are added beside it."""
+    ann = make_user()
+    enrolled(ann)
+    return ann
+
+
+@pytest.fixture
 def authenticator() -> SoftAuthenticator:
     return SoftAuthenticator()
 
 
 @pytest.fixture
-def register():
-    """register(user, authenticator, name=""): a key added through both services."""
+def register(enrolled):
+    """register(user, authenticator, name=""): a key added through both services (the user
+    gets the authenticator app first if they have none: keys are added beside it)."""
 
     def add(user, authenticator: SoftAuthenticator, *, name: str = "") -> WebAuthnCredential:
+        if not services.is_two_factor_enabled(user=user):
+            enrolled(user)
         session: dict = {}
         options = services.begin_registration(user=user, session=session, now=NOW)
         return services.finish_registration(
@@ -217,6 +101,19 @@ def test_registration_stores_the_key_with_its_facts(user, authenticator, registe
     assert stored.name == "Blue key"
     assert stored.created_at == NOW
     assert stored.last_used_at is None
+
+
+def test_a_key_is_not_added_without_the_authenticator_app(make_user, authenticator):
+    # Keys come beside the app; a Disable 2FA in another tab after the options were
+    # issued leaves the answer nothing to be added to.
+    user = make_user("carol@example.com")
+    session: dict = {}
+    options = services.begin_registration(user=user, session=session, now=NOW)
+    with pytest.raises(services.NotEnrolled):
+        services.finish_registration(
+            user=user, session=session, response_json=authenticator.create(options), now=NOW
+        )
+    assert not WebAuthnCredential.objects.exists()
 
 
 def test_registration_options_ask_for_a_passkey_without_attestation(user):
@@ -276,6 +173,13 @@ def test_a_synced_key_without_a_name_is_called_passkey(user, register):
     credential = register(user, SoftAuthenticator(backup_eligible=True))
     assert credential.name == "Passkey"
     assert (credential.backup_eligible, credential.backup_state) == (True, True)
+
+
+def test_a_key_without_a_name_is_called_by_its_model_where_known(user, register):
+    google = uuid.UUID("ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4").bytes
+    credential = register(user, SoftAuthenticator(aaguid=google, backup_eligible=True))
+    assert credential.name == "Google Password Manager"
+    assert credential.aaguid == "ea9b8d66-4d01-1d21-3ce4-b6b48cb575d4"
 
 
 def test_a_name_longer_than_the_column_is_cut(user, authenticator, register):
@@ -404,8 +308,11 @@ def test_a_credential_id_is_unique_across_users(make_user, registered):
         )
 
 
-def test_registering_a_key_another_user_has_is_refused(make_user, authenticator, registered):
+def test_registering_a_key_another_user_has_is_refused(
+    make_user, enrolled, authenticator, registered
+):
     other = make_user("bob@example.com")
+    enrolled(other)
     session: dict = {}
     options = services.begin_registration(user=other, session=session, now=NOW)
     with pytest.raises(services.CredentialAlreadyRegistered):
@@ -527,8 +434,7 @@ def test_a_challenge_from_another_pending_login_is_refused(user, authenticator, 
         finish_sign_in(user, session, authenticator.get(options), bound_to="pending-login-2")
 
 
-def test_the_pending_login_binding_changes_with_each_password_step(user_with_totp):
-    user, _secret = user_with_totp
+def test_the_pending_login_binding_changes_with_each_password_step(user):
     request = RequestFactory().post("/")
     request.session = SessionStore()
     services.begin_pending_login(request=request, user=user, next_url="", now=NOW)
@@ -655,3 +561,45 @@ def test_the_relying_party_settings_are_read_at_call_time(user, settings):
     settings.TWOFACTOR_WEBAUTHN_RP_NAME = "Elsewhere"
     options = json.loads(services.begin_registration(user=user, session={}, now=NOW))
     assert options["rp"] == {"id": "elsewhere.example", "name": "Elsewhere"}
+
+
+# Settings checks
+
+
+@pytest.mark.parametrize(
+    ("rp_id", "origins"),
+    [
+        ("localhost", ["http://localhost:8000"]),
+        ("portal.example.com", ["https://portal.example.com"]),
+        ("example.com", ["https://portal.example.com", "https://example.com:8443"]),
+    ],
+)
+def test_a_relying_party_on_its_host_passes_the_check(settings, rp_id, origins):
+    settings.TWOFACTOR_WEBAUTHN_RP_ID = rp_id
+    settings.TWOFACTOR_WEBAUTHN_ORIGINS = origins
+    assert checks.check_webauthn_relying_party(None) == []
+
+
+@pytest.mark.parametrize(
+    ("rp_id", "origins", "error"),
+    [
+        ("127.0.0.1", ["http://127.0.0.1:8000"], "twofactor.E002"),
+        ("https://portal.example.com", ["https://portal.example.com"], "twofactor.E002"),
+        ("portal.example.com:443", ["https://portal.example.com"], "twofactor.E002"),
+        ("portal.example.com", ["https://evil-portal.example.com"], "twofactor.E003"),
+        ("portal.example.com", ["https://example.com"], "twofactor.E003"),
+        ("portal.example.com", ["portal.example.com"], "twofactor.E003"),
+        ("portal.example.com", ["https://portal.example.com/login"], "twofactor.E003"),
+    ],
+)
+def test_a_relying_party_browsers_would_refuse_fails_the_check(settings, rp_id, origins, error):
+    settings.TWOFACTOR_WEBAUTHN_RP_ID = rp_id
+    settings.TWOFACTOR_WEBAUTHN_ORIGINS = origins
+    assert [message.id for message in checks.check_webauthn_relying_party(None)] == [error]
+
+
+def test_a_deployment_on_localhost_is_warned_about(settings):
+    settings.TWOFACTOR_WEBAUTHN_RP_ID = "localhost"
+    assert [m.id for m in checks.check_webauthn_deployment(None)] == ["twofactor.W002"]
+    settings.TWOFACTOR_WEBAUTHN_RP_ID = "portal.example.com"
+    assert checks.check_webauthn_deployment(None) == []

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from twofactor import otp, signals
-from twofactor.models import BackupCode, TOTPDevice
+from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential
 from twofactor.services.errors import AlreadyEnabled, InvalidCode, NotEnrolled, TwoFactorError
 from twofactor.services.verification import match_step
 from twofactor.user_model import AuthUser
@@ -111,22 +111,24 @@ def confirm_enrollment(
 
 
 def disable_two_factor(*, user: AuthUser) -> None:
-    """Turn 2FA off: the device and every backup code go, in one transaction."""
+    """Turn 2FA off: the app, every key and every backup code go, in one transaction."""
     with transaction.atomic():
         if delete_second_factors(user=user):
             signals.two_factor_disabled.send(sender=type(user), user=user)
 
 
 def delete_second_factors(*, user: AuthUser) -> bool:
-    """Remove the device and every backup code; True if there was a device.
+    """Remove the app, every passkey and security key, and every backup code; True if
+    there was a second factor (an app or a key) to remove.
 
     No signal of its own: callers say what happened (disabled, reset, or an
     account being closed, whose owner needs no separate news about its 2FA).
     """
     with transaction.atomic():
-        deleted, _ = TOTPDevice.objects.filter(user=user).delete()
+        devices, _ = TOTPDevice.objects.filter(user=user).delete()
+        keys, _ = WebAuthnCredential.objects.filter(user=user).delete()
         BackupCode.objects.filter(user=user).delete()
-    return bool(deleted)
+    return bool(devices or keys)
 
 
 def _lock_user_row(user: AuthUser) -> None:

@@ -119,3 +119,8 @@ class SignCountRegressed(InvalidWebAuthnResponse):
 
 class CredentialAlreadyRegistered(WebAuthnError):
     """That credential id is already stored (for this account or, in theory, another)."""
+
+
+class LastSecondFactor(WebAuthnError):
+    """Removing this key would leave the account with no second factor: that is turning
+    two-factor authentication off, which Disable 2FA does, with its own question."""

@@ -25,7 +25,8 @@ from twofactor.services.errors import (
     PendingLoginVoided,
 )
 from twofactor.services.status import is_two_factor_enabled
-from twofactor.services.verification import Verification, verify_code
+from twofactor.services.verification import Verification, verify_code, verify_key
+from twofactor.services.webauthn import finish_passkey_sign_in
 from twofactor.signals import Method
 from twofactor.user_model import AuthUser
 
@@ -136,6 +137,23 @@ def clear_pending_login(*, session: MutableMapping[str, Any]) -> None:
     session.pop(PENDING_LOGIN_SESSION_KEY, None)
 
 
+def pending_login_binding(*, session: MutableMapping[str, Any]) -> str:
+    """What a key's challenge at the code step is bound to (services.webauthn's `bound_to`):
+    changes with every password step (a new start, a new fingerprint), so a challenge never
+    outlives the half-finished login it was issued for.
+
+    Read after get_pending_login() accepted the pending login; it is not checked again here.
+    """
+    data = session.get(PENDING_LOGIN_SESSION_KEY)
+    if not isinstance(data, dict):
+        raise PendingLoginMissing
+    return salted_hmac(
+        "twofactor.services.webauthn.pending_login",
+        f"{data.get('user_id')}:{data.get('started_at')}:{data.get('fingerprint')}",
+        algorithm="sha256",
+    ).hexdigest()
+
+
 def complete_pending_login(
     *, request: HttpRequest, pending: PendingLogin, code: str, now: datetime | None = None
 ) -> Verification:
@@ -151,17 +169,57 @@ def complete_pending_login(
         # half-finished login is void; the user starts again from the password.
         clear_pending_login(session=request.session)
         raise PendingLoginMissing from None
+    _log_in(request, pending.user, backend=pending.backend, method=verification.method)
+    return verification
+
+
+def complete_pending_login_with_key(
+    *, request: HttpRequest, pending: PendingLogin, response_json: str, now: datetime | None = None
+) -> Verification:
+    """Step 2 with a passkey or security key: the browser's answer to the challenge that
+    begin_authentication(bound_to=pending_login_binding(...)) issued for this pending login."""
+    now = now or timezone.now()
+    try:
+        verification = verify_key(
+            user=pending.user,
+            session=request.session,
+            bound_to=pending_login_binding(session=request.session),
+            response_json=response_json,
+            now=now,
+            device_id=pending.device_id,
+        )
+    except NotEnrolled:
+        clear_pending_login(session=request.session)
+        raise PendingLoginMissing from None
+    _log_in(request, pending.user, backend=pending.backend, method=verification.method)
+    return verification
+
+
+def log_in_with_passkey(
+    *, request: HttpRequest, response_json: str, now: datetime | None = None
+) -> AuthUser:
+    """ "Sign in with a passkey": the answer to begin_passkey_sign_in, verified with user
+    verification (a PIN or biometrics on the authenticator), stands for both factors; the
+    user it belongs to is logged in. Raises WebAuthnError (every refusal looks the same to
+    the caller's page)."""
+    credential = finish_passkey_sign_in(
+        session=request.session, response_json=response_json, now=now
+    )
+    user = credential.user
+    backend = settings.AUTHENTICATION_BACKENDS[0]
+    _log_in(request, user, backend=backend, method=Method.PASSKEY)
+    return user
+
+
+def _log_in(request: HttpRequest, user: AuthUser, *, backend: str, method: Method) -> None:
     session = request.session
     clear_pending_login(session=session)
     # Marked before login(), so user_logged_in's listeners can ask verified_method()
     # how this login passed; and again after, in case login() flushed a stale session.
-    mark_session_verified(session=session, user=pending.user, method=verification.method)
-    login(request, pending.user, backend=pending.backend)  # rotates the session key
-    mark_session_verified(session=request.session, user=pending.user, method=verification.method)
-    signals.two_factor_login.send(
-        sender=type(pending.user), user=pending.user, method=verification.method, request=request
-    )
-    return verification
+    mark_session_verified(session=session, user=user, method=method)
+    login(request, user, backend=backend)  # rotates the session key
+    mark_session_verified(session=request.session, user=user, method=method)
+    signals.two_factor_login.send(sender=type(user), user=user, method=method, request=request)
 
 
 def mark_session_verified(

@@ -1,16 +1,21 @@
-"""Checking a code (app or backup) for an active device: the replay guard and the throttle.
+"""Checking a second factor (app code, backup code or key) for an active device: the
+replay guard and the throttle.
 
 The throttle's protocol, in one place (verify_code):
   allowed?   not while the device's locked_until is in the future, checked
              first, before any HMAC or key derivation (a lock costs no CPU);
-  why not?   MAX_FAILURES wrong codes in a row, TOTP and backup codes together;
+  why not?   MAX_FAILURES failures in a row, app codes, backup codes and keys
+             together (verify_key: a key's answer that was checked and refused);
   until?     locked_until: 5 minutes, doubling with each lock, at most an hour.
-A right code resets the count. Everything happens under the device's row lock,
+A right code (or key) resets the count. Everything happens under the device's row lock,
 so concurrent attempts on any server take turns and cannot race past the limit.
 """
 
+import logging
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -24,12 +29,17 @@ from twofactor.services.errors import (
     CodeReplayed,
     InvalidBackupCode,
     InvalidCode,
+    InvalidWebAuthnResponse,
     NotEnrolled,
+    SignCountRegressed,
     TwoFactorError,
 )
 from twofactor.services.status import unused_backup_code_count
+from twofactor.services.webauthn import finish_authentication
 from twofactor.signals import Method, Outcome
 from twofactor.user_model import AuthUser
+
+logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 FIRST_LOCK = timedelta(minutes=5)
@@ -56,16 +66,7 @@ def verify_code(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        devices = TOTPDevice.objects.confirmed().select_for_update().filter(user=user)
-        if device_id is not None:
-            devices = devices.filter(pk=device_id)
-        device = devices.first()
-        if device is None:
-            raise NotEnrolled
-        # Refuse before any HMAC or key derivation: a locked account costs no CPU.
-        if device.locked_until is not None and device.locked_until > now:
-            raise AccountLocked(device.locked_until)
-
+        device = _locked_device(user, device_id=device_id, now=now)
         totp_code = otp.normalize_totp_code(code)
         if totp_code is not None:
             method = Method.TOTP
@@ -75,10 +76,7 @@ def verify_code(
             checked = _check_backup_code(user, code, now=now)
 
         if isinstance(checked, Verification):
-            if device.failure_count or device.lock_count or device.locked_until:
-                TOTPDevice.objects.filter(pk=device.pk).update(
-                    failure_count=0, lock_count=0, locked_until=None
-                )
+            _clear_failures(device)
             if method == Method.BACKUP:
                 signals.backup_code_used.send(
                     sender=type(user), user=user, remaining=checked.remaining_backup_codes
@@ -89,6 +87,78 @@ def verify_code(
     # Raised here, after the transaction has committed, not inside it: an exception
     # inside would roll back the failure count (and a lock) that was just written.
     raise error
+
+
+def verify_key(
+    *,
+    user: AuthUser,
+    session: MutableMapping[str, Any],
+    bound_to: str,
+    response_json: str,
+    now: datetime | None = None,
+    device_id: int | None = None,
+) -> Verification:
+    """Check a passkey's or security key's answer (services.webauthn) as a second factor,
+    under the same row lock and throttle as codes: a lock refuses it unchecked, a refused
+    answer counts as one failure, an accepted one clears the count.
+
+    An answer to no challenge of this session (none issued, used, or expired) is not
+    counted: it was never checked, and is refused before any signature is.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        device = _locked_device(user, device_id=device_id, now=now)
+        try:
+            finish_authentication(
+                user=user, session=session, bound_to=bound_to, response_json=response_json, now=now
+            )
+        except InvalidWebAuthnResponse as refused:
+            if isinstance(refused, SignCountRegressed):
+                # A counting key signed with a count it used before: a copy of the key
+                # may exist. Refused, counted, and said in the log for whoever investigates.
+                logger.warning(
+                    "Sign count went backwards for WebAuthn credential %s of user %s "
+                    "(stored %s, received %s): refused",
+                    refused.credential_pk,
+                    user.pk,
+                    refused.stored,
+                    refused.received,
+                )
+                outcome = Outcome.SIGN_COUNT
+            else:
+                outcome = Outcome.KEY_REFUSED
+            error = _record_failure(
+                device, user=user, method=Method.WEBAUTHN, error=refused, outcome=outcome, now=now
+            )
+        else:
+            _clear_failures(device)
+            return Verification(method=Method.WEBAUTHN)
+    raise error  # after the commit, as in verify_code
+
+
+def _locked_device(user: AuthUser, *, device_id: int | None, now: datetime) -> TOTPDevice:
+    """The user's active device under its row lock; AccountLocked while code entry is locked.
+
+    With `device_id`, only that device counts (a pending login names the device that was
+    active at its password step; a replaced one is NotEnrolled).
+    """
+    devices = TOTPDevice.objects.confirmed().select_for_update().filter(user=user)
+    if device_id is not None:
+        devices = devices.filter(pk=device_id)
+    device = devices.first()
+    if device is None:
+        raise NotEnrolled
+    # Refuse before any HMAC, key derivation or signature: a locked account costs no CPU.
+    if device.locked_until is not None and device.locked_until > now:
+        raise AccountLocked(device.locked_until)
+    return device
+
+
+def _clear_failures(device: TOTPDevice) -> None:
+    if device.failure_count or device.lock_count or device.locked_until:
+        TOTPDevice.objects.filter(pk=device.pk).update(
+            failure_count=0, lock_count=0, locked_until=None
+        )
 
 
 def use_backup_code(*, user: AuthUser, code: str, now: datetime | None = None) -> int:
@@ -169,9 +239,10 @@ def _record_failure(
     method: Method,
     error: TwoFactorError,
     now: datetime,
+    outcome: Outcome | None = None,
 ) -> TwoFactorError:
     failures = device.failure_count + 1
-    outcome = OUTCOMES.get(type(error), Outcome.INVALID)
+    outcome = outcome or OUTCOMES.get(type(error), Outcome.INVALID)
     signals.code_verification_failed.send(
         sender=type(user), user=user, method=method, outcome=outcome
     )

@@ -40,6 +40,7 @@ from webauthn.helpers import (
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
     AttestationConveyancePreference,
+    AuthenticationCredential,
     AuthenticatorAttachment,
     AuthenticatorSelectionCriteria,
     AuthenticatorTransport,
@@ -50,10 +51,12 @@ from webauthn.helpers.structs import (
 )
 
 from twofactor import signals
+from twofactor.authenticators import name_for_aaguid
 from twofactor.conf import app_settings
 from twofactor.models import (
     CREDENTIAL_ID_MAX_BYTES,
     CREDENTIAL_NAME_MAX_LENGTH,
+    TOTPDevice,
     WebAuthnCredential,
     encode_credential_id,
 )
@@ -61,18 +64,17 @@ from twofactor.services.errors import (
     CredentialAlreadyRegistered,
     InvalidWebAuthnResponse,
     NotEnrolled,
-    PendingLoginMissing,
     SignCountRegressed,
     UnknownCredential,
     WebAuthnChallengeExpired,
     WebAuthnChallengeMissing,
 )
-from twofactor.services.pending_login import PENDING_LOGIN_SESSION_KEY
 from twofactor.user_model import AuthUser
 
 # One challenge per ceremony and session; a new begin_* replaces the previous one.
 WEBAUTHN_REGISTRATION_SESSION_KEY = "twofactor_webauthn_registration"
 WEBAUTHN_AUTHENTICATION_SESSION_KEY = "twofactor_webauthn_authentication"
+WEBAUTHN_PASSKEY_SIGN_IN_SESSION_KEY = "twofactor_webauthn_passkey_sign_in"
 # Also the timeout the browser is given; a login's own 10 minutes still apply on top.
 WEBAUTHN_CHALLENGE_TTL = timedelta(minutes=5)
 # The name a key gets when the user gives none: synced or built-in, or a roaming key.
@@ -120,7 +122,8 @@ def finish_registration(
 ) -> WebAuthnCredential:
     """Verify the browser's answer to begin_registration and store the new key.
 
-    `name` is what the user called it (blank: "Passkey" or "Security key"); forms bound
+    `name` is what the user called it (blank: the authenticator's model where its AAGUID
+    is known, such as "YubiKey 5 Series", else "Passkey" or "Security key"); forms bound
     its length, and the column's limit is enforced here too.
     """
     now = now or timezone.now()
@@ -139,10 +142,15 @@ def finish_registration(
     if len(verified.credential_id) > CREDENTIAL_ID_MAX_BYTES:
         raise InvalidWebAuthnResponse("credential id longer than WebAuthn allows")
     backup_eligible = verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
-    name = name.strip()[:CREDENTIAL_NAME_MAX_LENGTH] or (
-        DEFAULT_PASSKEY_NAME
-        if backup_eligible or parsed.authenticator_attachment == AuthenticatorAttachment.PLATFORM
-        else DEFAULT_SECURITY_KEY_NAME
+    name = (
+        name.strip()[:CREDENTIAL_NAME_MAX_LENGTH]
+        or name_for_aaguid(verified.aaguid)
+        or (
+            DEFAULT_PASSKEY_NAME
+            if backup_eligible
+            or parsed.authenticator_attachment == AuthenticatorAttachment.PLATFORM
+            else DEFAULT_SECURITY_KEY_NAME
+        )
     )
     credential = WebAuthnCredential(
         user=user,
@@ -157,6 +165,11 @@ def finish_registration(
         created_at=now,
     )
     with transaction.atomic():
+        # Keys are added beside the app, never instead of it: checked under the app's row
+        # lock, so a Disable 2FA in another tab either ran before (refused here) or waits
+        # for this and removes the new key with the rest.
+        if TOTPDevice.objects.confirmed().select_for_update().filter(user=user).first() is None:
+            raise NotEnrolled
         try:
             # A savepoint of its own: a duplicate id must not break a caller's transaction.
             with transaction.atomic():
@@ -165,22 +178,6 @@ def finish_registration(
             raise CredentialAlreadyRegistered from None
         signals.webauthn_credential_added.send(sender=type(user), user=user, credential=credential)
     return credential
-
-
-def pending_login_binding(*, session: MutableMapping[str, Any]) -> str:
-    """The `bound_to` of the login step: changes with every password step (a new start,
-    a new fingerprint), so a challenge never outlives the half-finished login it was for.
-
-    Read after get_pending_login() accepted the pending login; it is not checked again here.
-    """
-    data = session.get(PENDING_LOGIN_SESSION_KEY)
-    if not isinstance(data, dict):
-        raise PendingLoginMissing
-    return salted_hmac(
-        "twofactor.services.webauthn.pending_login",
-        f"{data.get('user_id')}:{data.get('started_at')}:{data.get('fingerprint')}",
-        algorithm="sha256",
-    ).hexdigest()
 
 
 def begin_authentication(
@@ -228,19 +225,76 @@ def finish_authentication(
     challenge = _take_challenge(
         session, WEBAUTHN_AUTHENTICATION_SESSION_KEY, user=user, now=now, bound_to=bound_to
     )
-    try:
-        parsed = parse_authentication_credential_json(response_json)
-    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
-        raise InvalidWebAuthnResponse(str(exc)) from exc
+    parsed = _parse_assertion(response_json)
     # This user's key or nothing: another account's key gets the same answer as no key.
     credential = WebAuthnCredential.objects.with_raw_id(parsed.raw_id).filter(user=user).first()
     if credential is None:
         raise UnknownCredential("not a key of this account")
     user_handle = parsed.response.user_handle
-    if user_handle is not None and not any(
-        constant_time_compare(user_handle, handle) for handle in _user_handles(user)
-    ):
+    if user_handle is not None and not _is_handle_of(user_handle, user):
         raise UnknownCredential("the key names another account")
+    return _check_assertion(
+        parsed, credential, challenge=challenge, require_user_verification=False, now=now
+    )
+
+
+def begin_passkey_sign_in(*, session: MutableMapping[str, Any], now: datetime | None = None) -> str:
+    """Options for navigator.credentials.get() on the login page, before anyone is named:
+    no allowCredentials (the authenticator offers its discoverable passkeys for this RP),
+    and user verification required, because the passkey stands for both factors."""
+    now = now or timezone.now()
+    options = generate_authentication_options(
+        rp_id=app_settings.WEBAUTHN_RP_ID,
+        timeout=_timeout_ms(),
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    _store_challenge(session, WEBAUTHN_PASSKEY_SIGN_IN_SESSION_KEY, options.challenge, now=now)
+    return options_to_json(options)
+
+
+def finish_passkey_sign_in(
+    *, session: MutableMapping[str, Any], response_json: str, now: datetime | None = None
+) -> WebAuthnCredential:
+    """Verify the answer to begin_passkey_sign_in; the key that signed (its `user` is who
+    signs in). The key must name its account (the user handle of a discoverable
+    credential) and the authenticator must have verified the user (PIN or biometrics).
+    Every refusal is an InvalidWebAuthnResponse or a WebAuthnChallengeMissing: the
+    caller answers them all alike, so nobody learns which credential ids exist."""
+    now = now or timezone.now()
+    challenge = _take_challenge(session, WEBAUTHN_PASSKEY_SIGN_IN_SESSION_KEY, now=now)
+    parsed = _parse_assertion(response_json)
+    credential = (
+        WebAuthnCredential.objects.with_raw_id(parsed.raw_id)
+        .filter(user__is_active=True)
+        .select_related("user")
+        .first()
+    )
+    if credential is None:
+        raise UnknownCredential("no such key")
+    user_handle = parsed.response.user_handle
+    if user_handle is None or not _is_handle_of(user_handle, credential.user):
+        raise UnknownCredential("the key does not name its account")
+    return _check_assertion(
+        parsed, credential, challenge=challenge, require_user_verification=True, now=now
+    )
+
+
+def _parse_assertion(response_json: str) -> AuthenticationCredential:
+    try:
+        return parse_authentication_credential_json(response_json)
+    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
+        raise InvalidWebAuthnResponse(str(exc)) from exc
+
+
+def _check_assertion(
+    parsed: AuthenticationCredential,
+    credential: WebAuthnCredential,
+    *,
+    challenge: bytes,
+    require_user_verification: bool,
+    now: datetime,
+) -> WebAuthnCredential:
+    """The signature, origin, RP id and flags (the library), then the sign count (ours)."""
     try:
         verified = verify_authentication_response(
             credential=parsed,
@@ -251,6 +305,7 @@ def finish_authentication(
             # 0: the library's own count check raises an anonymous error; ours, below,
             # is the same rule with a name (SignCountRegressed) and the figures to log.
             credential_current_sign_count=0,
+            require_user_verification=require_user_verification,
         )
     except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
         raise InvalidWebAuthnResponse(str(exc)) from exc
@@ -285,13 +340,13 @@ def _store_challenge(
     key: str,
     challenge: bytes,
     *,
-    user: AuthUser,
     now: datetime,
+    user: AuthUser | None = None,
     bound_to: str | None = None,
 ) -> None:
     session[key] = {
         "challenge": bytes_to_base64url(challenge),
-        "user_id": str(user.pk),
+        "user_id": _user_key(user),
         "issued_at": now.timestamp(),
         "bound_to": bound_to,
     }
@@ -301,14 +356,15 @@ def _take_challenge(
     session: MutableMapping[str, Any],
     key: str,
     *,
-    user: AuthUser,
     now: datetime,
+    user: AuthUser | None = None,
     bound_to: str | None = None,
 ) -> bytes:
-    """Pop this ceremony's challenge and return it if it is the user's, fresh and bound to
-    `bound_to`; whatever the outcome, it is gone from the session."""
+    """Pop this ceremony's challenge and return it if it is the user's (None: issued to
+    nobody yet, the passkey sign-in), fresh and bound to `bound_to`; whatever the outcome,
+    it is gone from the session."""
     data = session.pop(key, None)
-    if not isinstance(data, dict) or data.get("user_id") != str(user.pk):
+    if not isinstance(data, dict) or data.get("user_id") != _user_key(user):
         raise WebAuthnChallengeMissing
     stored_binding = data.get("bound_to")
     if bound_to is not None and not (
@@ -326,6 +382,10 @@ def _take_challenge(
     if not isinstance(challenge, str):
         raise WebAuthnChallengeMissing
     return base64url_to_bytes(challenge)
+
+
+def _user_key(user: AuthUser | None) -> str:
+    return "" if user is None else str(user.pk)
 
 
 def _descriptors(user: AuthUser) -> list[PublicKeyCredentialDescriptor]:
@@ -354,6 +414,10 @@ def _user_handles(user: AuthUser) -> list[bytes]:
         ).digest()
         for secret in secrets
     ]
+
+
+def _is_handle_of(user_handle: bytes, user: AuthUser) -> bool:
+    return any(constant_time_compare(user_handle, handle) for handle in _user_handles(user))
 
 
 def _display_name(user: AuthUser) -> str:
