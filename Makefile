@@ -31,7 +31,7 @@ install: $(STAMP)
 run: $(STAMP)
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo
-	@echo "Log in at http://127.0.0.1:8000 with one of the demo users above."
+	@echo "Log in at http://localhost:8000 with one of the demo users above (passkeys need localhost, not 127.0.0.1)."
 	@echo "E-mails (reset links, security notices) are printed here by the task worker."
 	DEBUG=1 $(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \

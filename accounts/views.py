@@ -28,6 +28,9 @@ class LoginView(twofactor_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if twofactor_views.PASSKEY_ANSWER_FIELD in request.POST:
+            # A passkey is not a password: the password lock has nothing to say about it.
+            return super().post(request, *args, **kwargs)
         # ThrottleBackend would refuse too, but as "wrong password": here the page says why.
         username = normalize_email_address(request.POST.get("username", ""))
         until = login_throttle.blocked_until(request, username=username)
@@ -61,6 +64,7 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = twofactor_services.get_status(user=request.user)
     context = {
         "two_factor": status,
+        "keys": twofactor_services.list_credentials(user=request.user) if status.keys else [],
         "security_events": security_log.recent_events(user=request.user),
     }
     return render(request, "accounts/profile.html", context)

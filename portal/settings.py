@@ -367,6 +367,19 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TWOFACTOR_ISSUER = env.str("TWOFACTOR_ISSUER", default="Customer Portal")
 # Comma-separated Fernet keys, newest first. Empty: a key derived from SECRET_KEY.
 TWOFACTOR_ENCRYPTION_KEYS = env.list("TWOFACTOR_ENCRYPTION_KEYS", default=[])
+# Passkeys and security keys: the host name they are bound to (no scheme, no port; an IP
+# address will not do) and the exact origins the portal is served from, comma-separated.
+# The defaults fit `make run` opened at http://localhost:8000. Changing the RP id later
+# makes every registered key useless, so set it to the production host name from the start.
+TWOFACTOR_WEBAUTHN_RP_ID = env.str("TWOFACTOR_WEBAUTHN_RP_ID", default="localhost")
+TWOFACTOR_WEBAUTHN_ORIGINS = env.list(
+    "TWOFACTOR_WEBAUTHN_ORIGINS",
+    default=(
+        ["http://localhost:8000"]
+        if TWOFACTOR_WEBAUTHN_RP_ID == "localhost"
+        else [f"https://{TWOFACTOR_WEBAUTHN_RP_ID}"]
+    ),
+)
 
 # --- I18N / time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

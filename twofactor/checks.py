@@ -1,4 +1,6 @@
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -41,3 +43,61 @@ def check_encryption_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
             id="twofactor.W001",
         )
     ]
+
+
+@register(Tags.security)
+def check_webauthn_relying_party(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Passkeys can only work where the RP id is a host name and every origin is on it:
+    a browser refuses the rest, so a mistake here would only show as "nothing happens"."""
+    rp_id = app_settings.WEBAUTHN_RP_ID
+    errors: list[CheckMessage] = []
+    if not _is_host_name(rp_id):
+        errors.append(
+            Error(
+                f"TWOFACTOR_WEBAUTHN_RP_ID {rp_id!r} is not a host name: browsers accept "
+                "only a domain (no scheme, port, path or IP address) as the WebAuthn RP id.",
+                hint='Set it to the host the portal is served from, e.g. "portal.example.com".',
+                id="twofactor.E002",
+            )
+        )
+        return errors
+    for origin in app_settings.WEBAUTHN_ORIGINS:
+        parts = urlsplit(origin)
+        host = parts.hostname or ""
+        on_rp = host == rp_id or host.endswith("." + rp_id)
+        if parts.scheme not in ("https", "http") or not on_rp or parts.path not in ("", "/"):
+            errors.append(
+                Error(
+                    f"TWOFACTOR_WEBAUTHN_ORIGINS entry {origin!r} is not an origin on "
+                    f"the RP id {rp_id!r}.",
+                    hint="Each entry is scheme://host[:port], with the host equal to the "
+                    "RP id or under it.",
+                    id="twofactor.E003",
+                )
+            )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_webauthn_deployment(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    if app_settings.WEBAUTHN_RP_ID != "localhost":
+        return []
+    return [
+        Warning(
+            'TWOFACTOR_WEBAUTHN_RP_ID is "localhost": passkeys and security keys cannot be '
+            "used on any other host, and keys registered under it never will be.",
+            hint="Set TWOFACTOR_WEBAUTHN_RP_ID (and TWOFACTOR_WEBAUTHN_ORIGINS) to the "
+            "production host before anyone adds a key.",
+            id="twofactor.W002",
+        )
+    ]
+
+
+def _is_host_name(value: str) -> bool:
+    if not value or value != value.strip().lower() or "/" in value or ":" in value:
+        return False
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return all(label and len(label) <= 63 for label in value.split("."))
+    return False

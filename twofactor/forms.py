@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from twofactor import otp, services
+from twofactor.models import CREDENTIAL_NAME_MAX_LENGTH
 from twofactor.user_model import AuthUser
 
 
@@ -181,3 +182,61 @@ class SudoForm(forms.Form):
         except services.TwoFactorError as error:
             self.add_error("code", code_error_message(error, now=now))
         return cleaned
+
+
+# A browser's answer to navigator.credentials.create()/get(), as JSON: a few kilobytes
+# (a credential id is at most 1023 bytes; an attestation "none" carries no certificates).
+WEBAUTHN_ANSWER_MAX_LENGTH = 64 * 1024
+
+
+class WebAuthnAnswerForm(forms.Form):
+    """The hidden field twofactor/webauthn.js fills with the authenticator's answer."""
+
+    credential = forms.CharField(
+        widget=forms.HiddenInput, max_length=WEBAUTHN_ANSWER_MAX_LENGTH, strip=True
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["credential"].error_messages.update(
+            {
+                "required": NO_WEBAUTHN_ANSWER,
+                "max_length": UNREADABLE_WEBAUTHN_ANSWER,
+            }
+        )
+
+
+NO_WEBAUTHN_ANSWER = (
+    "Passkeys and security keys need a browser with passkey support, with JavaScript turned on."
+)
+UNREADABLE_WEBAUTHN_ANSWER = "The answer from your passkey or security key could not be read."
+
+
+class KeyNameForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=CREDENTIAL_NAME_MAX_LENGTH,
+        help_text="Something you will recognise, such as the device or password manager it is in.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "size": 32}),
+        error_messages={"required": "Give the key a name."},
+    )
+
+    def clean_name(self) -> str:
+        name = services.clean_credential_name(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("Give the key a name.")
+        return name
+
+
+def key_error_message(error: services.TwoFactorError, *, now: datetime, adding: bool) -> str:
+    """What a user is told when a passkey or security key is refused (while `adding` one,
+    or at a sign-in). Never which check failed: that is for the security log."""
+    if isinstance(error, services.AccountLocked):
+        return code_error_message(error, now=now)
+    if isinstance(error, services.WebAuthnChallengeMissing):
+        return "That took too long, or the page was opened again in another tab. Try again."
+    if isinstance(error, services.CredentialAlreadyRegistered):
+        return "This passkey or security key is already registered."
+    if adding:
+        return "Your passkey or security key could not be added. Try again."
+    return "That passkey or security key was not accepted. Try again, or enter a code instead."

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from twofactor import views
+from twofactor import key_views, views
 
 app_name = "twofactor"
 
@@ -10,4 +10,8 @@ urlpatterns = [
     path("disable/", views.disable, name="disable"),
     path("backup-codes/", views.backup_codes, name="backup_codes"),
     path("backup-codes/new/", views.new_backup_codes, name="new_backup_codes"),
+    path("passkey/options/", views.passkey_options, name="passkey_options"),
+    path("keys/add/", key_views.add_key, name="add_key"),
+    path("keys/<int:pk>/rename/", key_views.rename_key, name="rename_key"),
+    path("keys/<int:pk>/remove/", key_views.remove_key, name="remove_key"),
 ]

@@ -13,7 +13,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -21,24 +21,59 @@ from django.views.decorators.http import require_http_methods
 from twofactor import otp, services
 from twofactor.conf import app_settings
 from twofactor.decorators import auth_view, sudo_view
-from twofactor.forms import EnableForm, VerificationCodeForm, code_error_message
+from twofactor.forms import (
+    EnableForm,
+    VerificationCodeForm,
+    WebAuthnAnswerForm,
+    code_error_message,
+    key_error_message,
+)
 from twofactor.http import AuthenticatedHttpRequest
 from twofactor.models import TOTPDevice
 from twofactor.qr import qr_png_data_uri
 from twofactor.responses import done, render_page
 from twofactor.signals import Method
 
+# The posted field that carries a passkey's answer on the login page (and the code step).
+PASSKEY_ANSWER_FIELD = "credential"
+
 
 class LoginView(auth_views.LoginView):
     """Step 1: Django's LoginView (and its security decorators), then the code step.
 
     A right password for a user with 2FA does NOT log them in: it starts a
-    pending login and sends them to the code step. Projects subclass this for
-    their own form and template.
+    pending login and sends them to the code step. "Sign in with a passkey" posts
+    here too (PASSKEY_ANSWER_FIELD): a passkey verified with the user's PIN or
+    biometrics stands for both steps. Projects subclass this for their own form
+    and template.
     """
 
     template_name = "twofactor/password_login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if PASSKEY_ANSWER_FIELD in request.POST:
+            return self.passkey_sign_in()
+        return super().post(request, *args, **kwargs)
+
+    def passkey_sign_in(self) -> HttpResponse:
+        answer = WebAuthnAnswerForm(self.request.POST)
+        if answer.is_valid():
+            try:
+                services.log_in_with_passkey(
+                    request=self.request, response_json=answer.cleaned_data["credential"]
+                )
+            except services.WebAuthnError:
+                pass
+            else:
+                return HttpResponseRedirect(self.get_success_url())
+        # Whatever went wrong (an unknown key, another site's, a bad signature, a stale
+        # challenge): the same answer as a wrong password, so no key's existence shows.
+        form = self.get_form_class()(self.request)
+        refusal = form.error_messages["invalid_login"] % {
+            "username": form.username_field.verbose_name
+        }
+        return self.render_to_response(self.get_context_data(form=form, passkey_error=refusal))
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         try:
@@ -51,8 +86,24 @@ class LoginView(auth_views.LoginView):
             return super().form_valid(form)
         return redirect("twofactor:login_code")
 
+    def get_form(self, form_class: Any = None) -> AuthenticationForm:
+        form = super().get_form(form_class)
+        # Passkey autofill: the browser offers this site's passkeys in the e-mail box.
+        form.fields["username"].widget.attrs["autocomplete"] = "username webauthn"
+        return form
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return {"issuer": app_settings.ISSUER, **super().get_context_data(**kwargs)}
+
+
+@auth_view
+@require_http_methods(["POST"])
+def passkey_options(request: HttpRequest) -> HttpResponse:
+    """navigator.credentials.get() options for "Sign in with a passkey", fetched by the
+    script when the browser can use them: a challenge goes into the session only then,
+    so a bot reading the login page leaves no session behind. POST, for CSRF."""
+    options = services.begin_passkey_sign_in(session=request.session)
+    return HttpResponse(options, content_type="application/json")
 
 
 @sudo_view(title="Enable 2FA", two_factor_active=False)
@@ -187,32 +238,69 @@ def login_code(request: HttpRequest) -> HttpResponse:
         messages.info(request, "Enter your email and password first.")
         return redirect(app_settings.LOGIN_URL)
 
-    form = VerificationCodeForm(request.POST or None)
+    is_key_answer = request.method == "POST" and PASSKEY_ANSWER_FIELD in request.POST
+    posted = request.POST if request.method == "POST" else None
+    form = VerificationCodeForm(None if is_key_answer else posted)
+    key_form = WebAuthnAnswerForm(posted if is_key_answer else None)
     drift = False
     lock_message = ""
+    key_error = ""
     if request.method == "GET":
         # A lock is said when the page opens, not only after the next code is typed.
         locked_until = services.code_entry_locked_until(user=pending.user, now=now)
         if locked_until is not None:
             lock_message = code_error_message(services.AccountLocked(locked_until), now=now)
-    if request.method == "POST" and form.is_valid():
-        try:
+    verification = None
+    try:
+        if key_form.is_bound and not key_form.is_valid():
+            key_error = str(key_form.errors["credential"][0])
+        elif key_form.is_bound:
+            verification = services.complete_pending_login_with_key(
+                request=request,
+                pending=pending,
+                response_json=key_form.cleaned_data["credential"],
+                now=now,
+            )
+        elif form.is_bound and form.is_valid():
             verification = services.complete_pending_login(
                 request=request, pending=pending, code=form.cleaned_data["code"], now=now
             )
-        except services.PendingLoginMissing:
-            messages.warning(request, "Your sign-in could not be completed. Please start again.")
-            return redirect(app_settings.LOGIN_URL)
-        except services.TwoFactorError as error:
+    except services.PendingLoginMissing:
+        messages.warning(request, "Your sign-in could not be completed. Please start again.")
+        return redirect(app_settings.LOGIN_URL)
+    except services.TwoFactorError as error:
+        if key_form.is_bound:
+            key_error = key_error_message(error, now=now, adding=False)
+        else:
             drift = isinstance(error, services.ClockDrift)
             form.add_error("code", code_error_message(error, now=now))
-        else:
-            if verification.method == Method.BACKUP:
-                _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
-            next_url = services.safe_next_url(request, pending.next_url)
-            return redirect(next_url or resolve_url(app_settings.DONE_URL))
-    context = {"form": form, "drift": drift, "lock_message": lock_message}
+    if verification is not None:
+        if verification.method == Method.BACKUP:
+            _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
+        next_url = services.safe_next_url(request, pending.next_url)
+        return redirect(next_url or resolve_url(app_settings.DONE_URL))
+    context = {
+        "form": form,
+        "drift": drift,
+        "lock_message": lock_message,
+        "key_error": key_error,
+        # The key comes first where the user has one: it cannot be phished.
+        "key_options": _key_options(request, pending),
+    }
     return render_page(request, "twofactor/login_code.html", context)
+
+
+def _key_options(request: HttpRequest, pending: services.PendingLogin) -> str:
+    """navigator.credentials.get() options for the pending user's keys ("" if they have
+    none): a new challenge each time the page is shown, bound to this pending login."""
+    try:
+        return services.begin_authentication(
+            user=pending.user,
+            session=request.session,
+            bound_to=services.pending_login_binding(session=request.session),
+        )
+    except services.NotEnrolled:
+        return ""
 
 
 def _warn_about_backup_codes(request: HttpRequest, remaining: int) -> None:

@@ -34,6 +34,7 @@ def production(**overrides: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="portal.example.com",
         TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        TWOFACTOR_WEBAUTHN_RP_ID="portal.example.com",
         STATIC_ROOT=collected_static(),  # the manifest storage needs collected files
         **SMTP_ENV,
     )
@@ -72,6 +73,18 @@ def test_check_deploy_with_production_settings_reports_nothing():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_about_passkeys_bound_to_localhost():
+    result = check_deploy(without(production(), "TWOFACTOR_WEBAUTHN_RP_ID"))
+    assert result.returncode != 0
+    assert "twofactor.W002" in result.stdout + result.stderr
+
+
+def test_passkey_origins_off_the_rp_id_stop_start_up():
+    env = production(TWOFACTOR_WEBAUTHN_ORIGINS="https://portal.example.com.evil.test")
+    result = check_deploy(env)
+    assert "twofactor.E003" in result.stdout + result.stderr
 
 
 NON_DELIVERING = ["console", "locmem", "dummy", "filebased"]

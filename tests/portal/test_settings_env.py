@@ -134,6 +134,23 @@ def test_an_unknown_log_level_stops_start_up_naming_the_variable():
             "2/10m",
             id="RESET_MAIL_SPACING",
         ),
+        pytest.param(EMBEDDED, "TWOFACTOR_WEBAUTHN_ORIGINS", ["http://localhost:8000"], id="RP"),
+        pytest.param(
+            {**EMBEDDED, "TWOFACTOR_WEBAUTHN_RP_ID": "portal.example.com"},
+            "TWOFACTOR_WEBAUTHN_ORIGINS",
+            ["https://portal.example.com"],
+            id="RP_ID-gives-its-https-origin",
+        ),
+        pytest.param(
+            {
+                **EMBEDDED,
+                "TWOFACTOR_WEBAUTHN_RP_ID": "example.com",
+                "TWOFACTOR_WEBAUTHN_ORIGINS": "https://a.example.com, https://b.example.com",
+            },
+            "TWOFACTOR_WEBAUTHN_ORIGINS",
+            ["https://a.example.com", "https://b.example.com"],
+            id="WEBAUTHN_ORIGINS",
+        ),
     ],
 )
 def test_valid_values_are_read(environment, name, expected):

@@ -1,0 +1,143 @@
+// Passkeys and security keys: the browser's half of twofactor's WebAuthn ceremonies.
+//
+// A form marked data-webauthn="register" | "authenticate" | "sign-in" carries its options
+// (data-webauthn-options, the JSON the server made) or where to fetch them
+// (data-webauthn-options-url). Its [data-webauthn-start] button asks the authenticator;
+// the answer goes into the form's hidden "credential" field and the form is submitted
+// as usual (htmx inside a dialog, a plain post otherwise). Without WebAuthn, or without
+// this script, the button stays hidden and [data-webauthn-unavailable] says what to do.
+(function () {
+  "use strict";
+
+  var supported = Boolean(
+    window.PublicKeyCredential &&
+    PublicKeyCredential.parseCreationOptionsFromJSON &&
+    PublicKeyCredential.parseRequestOptionsFromJSON &&
+    navigator.credentials
+  );
+
+  var MESSAGES = {
+    NotAllowedError: "Nothing was saved or sent: the request was cancelled or timed out. Try again when you are ready.",
+    InvalidStateError: "This passkey or security key is already registered to your account.",
+    SecurityError: "Passkeys cannot be used at this web address. Open the portal at its usual address and try again.",
+    AbortError: ""
+  };
+  var FALLBACK = "Your browser could not use a passkey or security key here. Try again, or use another way.";
+
+  // Passkey autofill on the login page waits in the background; the button's own
+  // request must cancel it first (a browser runs one WebAuthn request at a time).
+  var autofill = null;
+
+  function prepare(root) {
+    if (!supported) { return; }
+    (root || document).querySelectorAll("form[data-webauthn]").forEach(function (form) {
+      form.querySelectorAll("[data-webauthn-start]").forEach(function (b) { b.hidden = false; });
+      form.querySelectorAll("[data-webauthn-unavailable]").forEach(function (p) { p.hidden = true; });
+    });
+  }
+
+  function say(form, text) {
+    var box = form.querySelector("[data-webauthn-status]");
+    if (!box) { return; }
+    box.textContent = "";
+    if (text) {
+      var p = document.createElement("p");
+      p.textContent = text;
+      box.appendChild(p);
+    }
+    box.hidden = !text;
+  }
+
+  function csrfToken(form) {
+    var field = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  function options(form) {
+    if (form.dataset.webauthnOptions) {
+      return Promise.resolve(JSON.parse(form.dataset.webauthnOptions));
+    }
+    return fetch(form.dataset.webauthnOptionsUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(form) }
+    }).then(function (response) {
+      if (!response.ok) { throw new Error("options " + response.status); }
+      return response.json();
+    });
+  }
+
+  function ask(form, json, mediation, signal) {
+    if (form.dataset.webauthn === "register") {
+      return navigator.credentials.create({
+        publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(json)
+      });
+    }
+    var request = { publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(json) };
+    if (mediation) { request.mediation = mediation; }
+    if (signal) { request.signal = signal; }
+    return navigator.credentials.get(request);
+  }
+
+  function send(form, credential) {
+    form.querySelector("input[name=credential]").value = JSON.stringify(credential.toJSON());
+    form.requestSubmit();
+  }
+
+  function failed(form, button, error) {
+    if (button) { button.disabled = false; button.classList.remove("is-busy"); }
+    var text = error && Object.prototype.hasOwnProperty.call(MESSAGES, error.name) ? MESSAGES[error.name] : FALLBACK;
+    say(form, text);
+  }
+
+  function start(form, button) {
+    if (autofill) { autofill.abort(); autofill = null; }
+    say(form, "");
+    button.disabled = true;
+    button.classList.add("is-busy");
+    options(form)
+      .then(function (json) { return ask(form, json); })
+      .then(function (credential) {
+        if (!credential) { throw new DOMException("", "NotAllowedError"); }
+        send(form, credential);
+      })
+      .catch(function (error) { failed(form, button, error); });
+  }
+
+  function startAutofill() {
+    var form = document.querySelector('form[data-webauthn="sign-in"]');
+    if (!form || !document.querySelector('input[autocomplete~="webauthn"]') ||
+        !PublicKeyCredential.isConditionalMediationAvailable) { return; }
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+      if (!available) { return; }
+      var controller = new AbortController();
+      autofill = controller;
+      return options(form)
+        .then(function (json) { return ask(form, json, "conditional", controller.signal); })
+        .then(function (credential) {
+          if (credential && autofill === controller) { send(form, credential); }
+        });
+    }).catch(function () { /* autofill is a convenience: the button and the password stay */ });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-webauthn-start]");
+    if (!button || !supported) { return; }
+    event.preventDefault();
+    start(button.form, button);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    prepare(document);
+    if (supported) { startAutofill(); }
+  });
+  // Dialogs arrive by htmx: their buttons are prepared as they settle.
+  document.addEventListener("htmx:afterSettle", function () { prepare(document); });
+  // Back to the page from the next one (bfcache): the button is usable again.
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("[data-webauthn-start].is-busy").forEach(function (button) {
+      button.disabled = false;
+      button.classList.remove("is-busy");
+    });
+  });
+}());
