@@ -220,6 +220,9 @@ class SecurityEvent(models.Model):
         TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor authentication disabled"
         BACKUP_CODES_GENERATED = "backup_codes_generated", "New backup codes generated"
         BACKUP_CODE_USED = "backup_code_used", "Backup code used"
+        # The detail is the key's name (as its owner gave it), never its id or public key.
+        KEY_ADDED = "key_added", "Passkey or security key added"
+        KEY_REMOVED = "key_removed", "Passkey or security key removed"
         TWO_FACTOR_RESET = "two_factor_reset", "2FA reset by staff"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         PASSWORD_RESET = "password_reset", "Password reset by e-mail link"

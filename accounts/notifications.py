@@ -15,6 +15,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.urls import reverse
 
 from accounts.models import SecurityEvent
 from accounts.tasks import send_security_notice
@@ -31,17 +32,29 @@ TEMPLATES: dict[str, str] = {
     Kind.TWO_FACTOR_RESET: "two_factor_reset",
     Kind.BACKUP_CODES_GENERATED: "backup_codes_generated",
     Kind.BACKUP_CODE_USED: "backup_code_used",
+    Kind.KEY_ADDED: "key_added",
+    Kind.KEY_REMOVED: "key_removed",
     Kind.ACCOUNT_LOCKED: "account_locked",
     Kind.PASSWORD_CHANGED: "password_changed",
     Kind.PASSWORD_RESET: "password_changed",
     Kind.NAME_CHANGED: "name_changed",
     Kind.EMAIL_CHANGED: "email_changed",
 }
+# Not a kind of its own: a refused key (CODE_FAILED) whose signature counter went
+# backwards. Other refusals send no mail; this one may mean a copied key.
+KEY_SIGN_COUNT_TEMPLATE = "key_sign_count"
 
 
-def notify(*, user: AbstractBaseUser, event: SecurityEvent, extra: dict | None = None) -> None:
-    """Queue the e-mail for `event`, if its kind has one, to go out after the commit."""
-    template = TEMPLATES.get(event.kind)
+def notify(
+    *,
+    user: AbstractBaseUser,
+    event: SecurityEvent,
+    extra: dict | None = None,
+    template: str | None = None,
+) -> None:
+    """Queue the e-mail for `event`, if its kind has one (or `template` names one), to go
+    out after the commit."""
+    template = template or TEMPLATES.get(event.kind)
     if template is not None:
         notify_address(
             to=getattr(user, "email", ""), template=template, event=event, user=user, extra=extra
@@ -73,6 +86,7 @@ def notify_address(
         "browser": describe_origin(event.user_agent, event.ip) if event.user_agent else "",
         "detail": event.detail,
         "kind": str(event.kind),
+        "profile_url": profile_url(),
         **{
             key: value.isoformat() if isinstance(value, datetime) else value
             for key, value in (extra or {}).items()
@@ -87,3 +101,14 @@ def notify_address(
             context=context,
         )
     )
+
+
+def profile_url() -> str:
+    """My profile's address for a link in a mail, or "" (the mail then names it in words).
+
+    Only from SITE_URL: the task has no request, and a link must not come from a
+    client's Host header (portal/site.py); development without SITE_URL gets no link.
+    """
+    if not settings.SITE_URL:
+        return ""
+    return settings.SITE_URL.rstrip("/") + reverse("accounts:profile")

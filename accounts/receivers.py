@@ -26,6 +26,7 @@ from accounts.middleware import current_origin, origin_from_request
 from accounts.models import SecurityEvent, User, normalize_email_address
 from twofactor import services as twofactor_services
 from twofactor import signals as twofactor_signals
+from twofactor.models import WebAuthnCredential
 from twofactor.signals import Method, Outcome
 
 Kind = SecurityEvent.Kind
@@ -89,9 +90,13 @@ def on_backup_code_used(sender: type, *, user: User, remaining: int, **kwargs: A
 def on_code_verification_failed(
     sender: type, *, user: User, method: Method, outcome: Outcome, **kwargs: Any
 ) -> None:
-    # No e-mail per failure: the lock (five in a row) is what the user hears about.
     detail = security_log.failure_detail(method, outcome)
-    security_log.record_event(user=user, kind=Kind.CODE_FAILED, detail=detail)
+    event = security_log.record_event(user=user, kind=Kind.CODE_FAILED, detail=detail)
+    # No e-mail per failure: the lock (five in a row) is what the user hears about. But a
+    # key's signature counter going backwards is news at once: a genuine key only counts
+    # up, so another authenticator (a copy of the key) may be in use.
+    if outcome == Outcome.SIGN_COUNT:
+        notifications.notify(user=user, event=event, template=notifications.KEY_SIGN_COUNT_TEMPLATE)
 
 
 def on_account_locked(sender: type, *, user: User, until: datetime, **kwargs: Any) -> None:
@@ -102,13 +107,35 @@ def on_account_locked(sender: type, *, user: User, until: datetime, **kwargs: An
     notifications.notify(user=user, event=event, extra={"until": until_utc})
 
 
+# --- twofactor: passkeys and security keys ----------------------------------------------
+# The event and the mail name the key by the name its owner gave it: never by its
+# credential id or public key. A key counts as a second factor: All users' counts change.
+def on_webauthn_credential_added(
+    sender: type, *, user: User, credential: WebAuthnCredential, **kwargs: Any
+) -> None:
+    event = security_log.record_event(user=user, kind=Kind.KEY_ADDED, detail=credential.name)
+    # "If this was not you...": a key someone else added lets them back in at will.
+    notifications.notify(user=user, event=event, extra={"key_name": credential.name})
+    user_list.forget_counts()
+
+
+def on_webauthn_credential_removed(
+    sender: type, *, user: User, credential: WebAuthnCredential, **kwargs: Any
+) -> None:
+    # The row is already deleted; its name is still on the instance.
+    event = security_log.record_event(user=user, kind=Kind.KEY_REMOVED, detail=credential.name)
+    notifications.notify(user=user, event=event, extra={"key_name": credential.name})
+    user_list.forget_counts()
+
+
 # --- Django's auth signals: logins ------------------------------------------------------
 def on_user_logged_in(
     sender: type, *, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
     # One login, one event. twofactor marks the session with how it passed the
-    # second factor before its login() call, so the event says "authenticator app"
-    # or "backup code"; any other login (a user without 2FA) is "password only".
+    # second factor before its login() call, so the event says "authenticator app",
+    # "backup code", "passkey or security key" or "passkey, without a password"; any
+    # other login (a user without 2FA) is "password only".
     method = (
         twofactor_services.verified_method(session=request.session, user=user)
         if request is not None
@@ -203,6 +230,8 @@ def connect() -> None:
         (twofactor_signals.backup_code_used, on_backup_code_used),
         (twofactor_signals.code_verification_failed, on_code_verification_failed),
         (twofactor_signals.account_locked, on_account_locked),
+        (twofactor_signals.webauthn_credential_added, on_webauthn_credential_added),
+        (twofactor_signals.webauthn_credential_removed, on_webauthn_credential_removed),
         (user_logged_in, on_user_logged_in),
         (user_login_failed, on_user_login_failed),
         (accounts_signals.password_reset, on_password_reset),

@@ -24,6 +24,19 @@ FAILURE_WORDS = {
     (Method.TOTP, Outcome.REPLAYED): "authenticator code already used",
     (Method.TOTP, Outcome.DRIFT): "authenticator code from a device with a wrong clock",
     (Method.BACKUP, Outcome.INVALID): "wrong or used backup code",
+    (Method.WEBAUTHN, Outcome.KEY_REFUSED): "passkey or security key not accepted",
+    # A genuine key only counts up: a counter that went backwards means another
+    # authenticator holds the same key. Shown in parentheses: no parentheses inside.
+    (Method.WEBAUTHN, Outcome.SIGN_COUNT): (
+        "signature counter of a passkey or security key went backwards: "
+        "the key may have been copied"
+    ),
+    # A passkey alone (no password) is refused for the same two reasons; the method's own
+    # label ("passkey, without a password") would not say what went wrong.
+    (Method.PASSKEY, Outcome.KEY_REFUSED): "passkey not accepted",
+    (Method.PASSKEY, Outcome.SIGN_COUNT): (
+        "signature counter of a passkey went backwards: the passkey may have been copied"
+    ),
 }
 DETAIL_MAX_LENGTH = SecurityEvent._meta.get_field("detail").max_length
 RECENT_EVENTS = 20
@@ -73,7 +86,9 @@ def prune_events(*, older_than_days: int, now: datetime | None = None) -> int:
 
 
 def login_detail(method: Method | None) -> str:
-    """How a login passed: "authenticator app", "backup code" or "password only"."""
+    """How a login passed, in the contract's words: "authenticator app", "backup code",
+    "passkey or security key" (after the password), "passkey, without a password", or
+    "password only" (no second factor)."""
     return method.label if method is not None else PASSWORD_ONLY
 
 

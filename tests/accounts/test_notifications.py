@@ -7,11 +7,13 @@ commit would run them. The broken-mail-server test uses a real transaction
 """
 
 import logging
+import secrets
 
 import pytest
 from django.core.mail.backends.base import BaseEmailBackend
 from django.db import transaction
 
+from accounts.middleware import ActionOrigin, action_origin
 from accounts.models import SecurityEvent
 from tests.accounts.security_helpers import (
     BACKUP_CODES_URL,
@@ -19,12 +21,14 @@ from tests.accounts.security_helpers import (
     IP,
     LOGIN_CODE_URL,
     LOGIN_URL,
+    USER_AGENT,
     browser_client,
     enable_through_pages,
 )
 from tests.conftest import PASSWORD
-from twofactor import services
-from twofactor.models import BackupCode, TOTPDevice
+from twofactor import services, signals
+from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential, encode_credential_id
+from twofactor.signals import Method, Outcome
 
 
 class Boom(Exception):
@@ -288,3 +292,101 @@ def test_a_plain_login_mails_nothing(browser, user, mailoutbox, django_capture_o
     with django_capture_on_commit_callbacks(execute=True):
         browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
     assert mailoutbox == []
+
+
+# --- Passkeys and security keys ------------------------------------------------------------
+PUBLIC_KEY = b"\xa5\x01\x02\x03\x26 public key bytes"
+
+
+def make_key(user, name: str = "YubiKey 5 NFC") -> WebAuthnCredential:
+    return WebAuthnCredential.objects.create(
+        user=user,
+        credential_id=encode_credential_id(secrets.token_bytes(16)),
+        public_key=PUBLIC_KEY,
+        name=name,
+    )
+
+
+def assert_no_key_material(message, credential: WebAuthnCredential) -> None:
+    text = whole_mail(message)
+    assert credential.credential_id not in text
+    assert PUBLIC_KEY.hex() not in text and "public key bytes" not in text
+
+
+def send_key_signal(signal, user, credential) -> None:
+    with action_origin(ActionOrigin(ip=IP, user_agent=USER_AGENT)):
+        signal.send(sender=type(user), user=user, credential=credential)
+
+
+def test_adding_a_key_mails_the_user_its_name_and_what_to_do_if_it_was_not_them(
+    user, mailoutbox, django_capture_on_commit_callbacks
+):
+    credential = make_key(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        send_key_signal(signals.webauthn_credential_added, user, credential)
+    message = only_mail(mailoutbox, user)
+    assert message.subject == "A passkey or security key was added to your Customer Portal account"
+    assert 'A passkey or security key, "YubiKey 5 NFC", was added to your account.' in message.body
+    assert "If this was not you" in message.body and "Forgot your password?" in message.body
+    assert "Remove it on My profile" in message.body
+    assert IP in message.body and "Firefox on Windows" in message.body
+    assert_no_key_material(message, credential)
+
+
+def test_removing_a_key_mails_the_user_its_name(
+    user, mailoutbox, django_capture_on_commit_callbacks
+):
+    credential = make_key(user, name="Work laptop")
+    credential.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        send_key_signal(signals.webauthn_credential_removed, user, credential)
+    message = only_mail(mailoutbox, user)
+    assert (
+        message.subject == "A passkey or security key was removed from your Customer Portal account"
+    )
+    assert '"Work laptop", was removed from your account' in message.body
+    assert "If this was not you" in message.body and "Recent security activity" in message.body
+    assert_no_key_material(message, credential)
+
+
+def test_a_key_name_is_escaped_in_the_html_mail(
+    user, mailoutbox, django_capture_on_commit_callbacks
+):
+    credential = make_key(user, name="Ann's <b>key</b>")
+    with django_capture_on_commit_callbacks(execute=True):
+        send_key_signal(signals.webauthn_credential_added, user, credential)
+    message = only_mail(mailoutbox, user)
+    assert '"Ann\'s <b>key</b>"' in message.body  # the text part is plain text
+    html = message.alternatives[0][0]
+    assert "<strong>Ann&#x27;s &lt;b&gt;key&lt;/b&gt;</strong>" in html
+    assert "<b>key</b>" not in html
+
+
+def test_key_mails_link_to_my_profile_at_the_site_url(
+    user, mailoutbox, settings, django_capture_on_commit_callbacks
+):
+    settings.SITE_URL = "https://portal.example.com/"
+    credential = make_key(user)
+    with django_capture_on_commit_callbacks(execute=True):
+        send_key_signal(signals.webauthn_credential_added, user, credential)
+    message = only_mail(mailoutbox, user)
+    assert "My profile (https://portal.example.com/accounts/profile/)" in message.body
+    html = message.alternatives[0][0]
+    assert '<a href="https://portal.example.com/accounts/profile/">My profile</a>' in html
+
+
+def test_of_the_key_refusals_only_a_counter_going_backwards_mails_the_user(
+    user, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        for outcome in (Outcome.KEY_REFUSED, Outcome.SIGN_COUNT):
+            signals.code_verification_failed.send(
+                sender=type(user), user=user, method=Method.WEBAUTHN, outcome=outcome
+            )
+    message = only_mail(mailoutbox, user)
+    assert message.subject == (
+        "A passkey or security key of your Customer Portal account may have been copied"
+    )
+    assert "its signature counter was lower than at its last use" in message.body
+    assert "That log-in was refused." in message.body
+    assert "Remove that key on My profile and add it again" in message.body

@@ -1,11 +1,16 @@
 """accounts/receivers.py: every receiver connected once, in one way."""
 
+import secrets
 import weakref
 
+import pytest
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.cache import cache
 
 from accounts import signals as accounts_signals
+from accounts import user_list
 from twofactor import signals as twofactor_signals
+from twofactor.models import WebAuthnCredential, encode_credential_id
 
 SIGNALS = {
     "two_factor_enabled": twofactor_signals.two_factor_enabled,
@@ -15,6 +20,8 @@ SIGNALS = {
     "backup_code_used": twofactor_signals.backup_code_used,
     "code_verification_failed": twofactor_signals.code_verification_failed,
     "account_locked": twofactor_signals.account_locked,
+    "webauthn_credential_added": twofactor_signals.webauthn_credential_added,
+    "webauthn_credential_removed": twofactor_signals.webauthn_credential_removed,
     "user_logged_in": user_logged_in,
     "user_login_failed": user_login_failed,
     "password_reset": accounts_signals.password_reset,
@@ -46,3 +53,28 @@ def test_no_receiver_outside_accounts_receivers_listens_to_twofactor():
                 if m.startswith(("accounts", "portal")) and m != "accounts.receivers"
             ]
             assert outside == []
+
+
+# --- Keys change what All users counts ("passkey or security key") ------------------------
+def make_key(user) -> WebAuthnCredential:
+    return WebAuthnCredential.objects.create(
+        user=user,
+        credential_id=encode_credential_id(secrets.token_bytes(16)),
+        public_key=b"\xa5\x01\x02\x03\x26",
+        name="YubiKey 5 NFC",
+    )
+
+
+@pytest.mark.parametrize(
+    "signal_name", ["webauthn_credential_added", "webauthn_credential_removed"]
+)
+def test_adding_or_removing_a_key_forgets_the_all_users_counts(
+    user, signal_name, django_capture_on_commit_callbacks
+):
+    credential = make_key(user)
+    if signal_name == "webauthn_credential_removed":
+        credential.delete()
+    cache.set(user_list.COUNT_GENERATION_KEY, 1, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        SIGNALS[signal_name].send(sender=type(user), user=user, credential=credential)
+    assert cache.get(user_list.COUNT_GENERATION_KEY) != 1

@@ -5,6 +5,7 @@ way a user (or an attacker) would do them; the rollback tests call the
 services inside a transaction that fails.
 """
 
+import secrets
 from collections import Counter
 from datetime import timedelta
 
@@ -12,8 +13,11 @@ import pyotp
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import Permission
+from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
+from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -38,7 +42,9 @@ from tests.accounts.security_helpers import (
     kinds,
 )
 from tests.conftest import PASSWORD
-from twofactor import services
+from twofactor import services, signals
+from twofactor.models import WebAuthnCredential, encode_credential_id
+from twofactor.signals import Method, Outcome
 
 Kind = SecurityEvent.Kind
 
@@ -436,3 +442,100 @@ def test_a_wrong_password_at_confirm_its_you_is_recorded_as_such(browser, user):
     browser.post("/2fa/enable/", {"sudo": "1", "password": "not it"})
     event = assert_one_event(user, Kind.CONFIRM_FAILED)
     assert event.description == "Wrong password at “Confirm it's you”"
+
+
+# --- Passkeys and security keys ------------------------------------------------------------
+def make_key(user, name: str = "YubiKey 5 NFC") -> WebAuthnCredential:
+    return WebAuthnCredential.objects.create(
+        user=user,
+        credential_id=encode_credential_id(secrets.token_bytes(16)),
+        public_key=b"\xa5\x01\x02\x03\x26 public key bytes",
+        transports=["usb", "nfc"],
+        aaguid="ee882879-721c-4913-9775-3dfcce97072a",
+        name=name,
+    )
+
+
+def assert_names_the_key_only(event: SecurityEvent, credential: WebAuthnCredential) -> None:
+    assert event.detail == credential.name
+    assert credential.credential_id not in event.description
+    assert credential.aaguid not in event.description
+
+
+def test_adding_a_key_records_one_event_naming_it(user):
+    credential = make_key(user)
+    with action_origin(ActionOrigin(ip=IP, user_agent=USER_AGENT)):
+        signals.webauthn_credential_added.send(sender=type(user), user=user, credential=credential)
+    event = assert_one_event(user, Kind.KEY_ADDED)
+    assert event.description == "Passkey or security key added (YubiKey 5 NFC)"
+    assert_names_the_key_only(event, credential)
+
+
+def test_removing_a_key_records_one_event_naming_it(user):
+    credential = make_key(user, name="Work laptop")
+    credential.delete()  # the signal comes after the delete, in its transaction
+    with action_origin(ActionOrigin(ip=IP, user_agent=USER_AGENT)):
+        signals.webauthn_credential_removed.send(
+            sender=type(user), user=user, credential=credential
+        )
+    event = assert_one_event(user, Kind.KEY_REMOVED)
+    assert event.description == "Passkey or security key removed (Work laptop)"
+    assert_names_the_key_only(event, credential)
+
+
+@pytest.mark.parametrize(
+    ("method", "outcome", "words"),
+    [
+        (Method.WEBAUTHN, Outcome.KEY_REFUSED, "passkey or security key not accepted"),
+        (
+            Method.WEBAUTHN,
+            Outcome.SIGN_COUNT,
+            "signature counter of a passkey or security key went backwards: "
+            "the key may have been copied",
+        ),
+        (Method.PASSKEY, Outcome.KEY_REFUSED, "passkey not accepted"),
+        (
+            Method.PASSKEY,
+            Outcome.SIGN_COUNT,
+            "signature counter of a passkey went backwards: the passkey may have been copied",
+        ),
+    ],
+)
+def test_a_refused_key_records_why_in_words(user, method, outcome, words):
+    signals.code_verification_failed.send(
+        sender=type(user), user=user, method=method, outcome=outcome
+    )
+    [event] = events(user)
+    assert (event.kind, event.detail) == (Kind.CODE_FAILED, words)
+    assert "(" not in event.detail  # the description puts it in parentheses: none nested
+
+
+def log_in_with(user, method: Method) -> None:
+    """A login whose session passed the second factor with `method`, as twofactor marks it."""
+    request = RequestFactory().post(LOGIN_CODE_URL, REMOTE_ADDR=IP, HTTP_USER_AGENT=USER_AGENT)
+    request.session = SessionStore()
+    services.mark_session_verified(session=request.session, user=user, method=method)
+    user_logged_in.send(sender=type(user), request=request, user=user)
+
+
+def test_profile_and_history_show_keys_and_key_logins_in_words(client, user):
+    credential = make_key(user, name="Ann's <b>key</b>")
+    signals.webauthn_credential_added.send(sender=type(user), user=user, credential=credential)
+    log_in_with(user, Method.WEBAUTHN)
+    log_in_with(user, Method.PASSKEY)
+    credential.delete()
+    signals.webauthn_credential_removed.send(sender=type(user), user=user, credential=credential)
+    client.force_login(user)
+    SecurityEvent.objects.filter(user=user, detail="password only").delete()  # force_login's
+    expected = [
+        "Passkey or security key removed (Ann&#x27;s &lt;b&gt;key&lt;/b&gt;)",
+        "Logged in (passkey, without a password)",
+        "Logged in (passkey or security key)",
+        "Passkey or security key added (Ann&#x27;s &lt;b&gt;key&lt;/b&gt;)",
+    ]
+    for url in (PROFILE_URL, HISTORY_URL):
+        page = client.get(url).content.decode()
+        positions = [page.find(f'<span class="event-what">{words}</span>') for words in expected]
+        assert -1 not in positions, url
+        assert positions == sorted(positions), url  # newest first
+        assert credential.credential_id not in page
