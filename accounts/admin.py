@@ -22,7 +22,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import notifications, security_log
+from accounts import notifications, security_log, user_list
 from accounts.models import SecurityEvent, User, may_manage
 from twofactor import queries as twofactor_queries
 from twofactor.decorators import sudo_required
@@ -66,6 +66,7 @@ class TwoFactorListFilter(admin.SimpleListFilter):
         return [
             (twofactor_queries.ACTIVATED, "Activated"),
             (twofactor_queries.NOT_ACTIVATED, "Not activated"),
+            (twofactor_queries.KEYS, "Passkey or security key"),
         ]
 
     def queryset(self, request, queryset):
@@ -141,16 +142,25 @@ class ConfirmChangesMixin(_ModelAdmin):
         return asking(request, *args)
 
 
-class TwoFactorColumn(TypedDict):
+class TwoFactorColumns(TypedDict):
     """What UserAdmin.get_queryset annotates each user with."""
 
-    two_factor_active: bool
+    authenticator_app: bool
+    webauthn_credential_count: int
 
 
 @admin.register(User)
 class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
     ordering = ["email"]
-    list_display = ["email", "name", "two_factor_status", "is_staff", "is_active", "date_joined"]
+    list_display = [
+        "email",
+        "name",
+        "two_factor_status",
+        "two_factor_methods",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    ]
     list_filter = [TwoFactorListFilter, "is_staff", "is_superuser", "is_active"]
     # The page size of All users, so benchmarks/all_users.py compares like with like.
     list_per_page = 50
@@ -170,12 +180,29 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
     change_password_form = PasswordChangeForm
 
     def get_queryset(self, request):
-        # Only the column shown: an EXISTS per row on the partial device index.
-        return super().get_queryset(request).annotate(two_factor_active=two_factor_active_q())
+        # Only what the columns show, per row of the page: an EXISTS on the partial
+        # device index and a count on the keys' user index. The status is "app or
+        # key" from these two, without a third subquery.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                authenticator_app=two_factor_active_q(),
+                webauthn_credential_count=twofactor_queries.webauthn_credential_count(),
+            )
+        )
 
     @admin.display(description="2FA", boolean=True)
-    def two_factor_status(self, obj: "WithAnnotations[User, TwoFactorColumn]") -> bool:
-        return obj.two_factor_active
+    def two_factor_status(self, obj: "WithAnnotations[User, TwoFactorColumns]") -> bool:
+        return obj.authenticator_app or obj.webauthn_credential_count > 0
+
+    @admin.display(description="Methods")
+    def two_factor_methods(self, obj: "WithAnnotations[User, TwoFactorColumns]") -> str | None:
+        # None: the admin's own mark for an empty value.
+        methods = user_list.two_factor_methods(
+            app=obj.authenticator_app, keys=obj.webauthn_credential_count
+        )
+        return methods or None
 
     # Rights are granted by superusers only: staff who may change users (support)
     # must not be able to make themselves, or anyone, more powerful than they are.

@@ -94,10 +94,11 @@ class UserListForm(forms.Form):
             ("", "All"),
             (twofactor_queries.ACTIVATED, "Activated"),
             (twofactor_queries.NOT_ACTIVATED, "Not activated"),
+            (twofactor_queries.KEYS, "Passkey or security key"),
         ],
         error_messages={
             "invalid_choice": "Unknown two-factor authentication filter “%(value)s”. "
-            "Choose All, Activated or Not activated."
+            "Choose All, Activated, Not activated or Passkey or security key."
         },
     )
     q = forms.CharField(

@@ -15,16 +15,18 @@ from django.db.models import (
     Func,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
 )
 from django.db.models.functions import Coalesce, Now
 
-from twofactor.models import BackupCode, TOTPDevice, two_factor_active_q
+from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential, two_factor_active_q
 
 ACTIVATED = "activated"
 NOT_ACTIVATED = "not_activated"
+KEYS = "keys"  # at least one passkey or security key
 
 
 def _confirmed_devices() -> QuerySet:
@@ -33,8 +35,31 @@ def _confirmed_devices() -> QuerySet:
     return TOTPDevice.objects.confirmed().filter(user=OuterRef("pk"))
 
 
+def _credentials() -> QuerySet:
+    # Answered from the index of the foreign key (user_id). order_by(): the model's
+    # default ordering would otherwise join the GROUP BY of the count below.
+    return WebAuthnCredential.objects.filter(user=OuterRef("pk")).order_by()
+
+
+def two_factor_active() -> Q:
+    """Has the user (the outer row) any second factor: the app or a passkey/security key?
+
+    Keys can only be added while the app is on, and turning 2FA off or a reset
+    removes them all, so today this equals the app alone; it is spelled "app or
+    key" where that costs one more index probe on a row, not a scan.
+    """
+    return two_factor_active_q("pk") | Exists(_credentials())
+
+
+def webauthn_credential_count() -> Coalesce:
+    """How many passkeys and security keys the user (the outer row) has, 0 for none."""
+    count = _credentials().values("user").annotate(count=Count("pk")).values("count")
+    return Coalesce(Subquery(count, output_field=IntegerField()), Value(0))
+
+
 def with_two_factor_status(users: QuerySet) -> QuerySet:
-    """`users` annotated with two_factor_active, two_factor_enabled_at, unused_backup_codes,
+    """`users` annotated with two_factor_active (app or key), two_factor_enabled_at (when
+    the app was confirmed, else None), unused_backup_codes, webauthn_credential_count,
     and two_factor_locked_until (when code entry is locked now, else None)."""
     unused_codes = (
         BackupCode.objects.unused()
@@ -45,9 +70,10 @@ def with_two_factor_status(users: QuerySet) -> QuerySet:
         .values("count")
     )
     return users.annotate(
-        two_factor_active=two_factor_active_q("pk"),
+        two_factor_active=two_factor_active(),
         two_factor_enabled_at=Subquery(_confirmed_devices().values("confirmed_at")[:1]),
         unused_backup_codes=Coalesce(Subquery(unused_codes, output_field=IntegerField()), Value(0)),
+        webauthn_credential_count=webauthn_credential_count(),
         two_factor_locked_until=Subquery(
             _confirmed_devices().filter(locked_until__gt=Now()).values("locked_until")[:1]
         ),
@@ -55,11 +81,21 @@ def with_two_factor_status(users: QuerySet) -> QuerySet:
 
 
 def filter_by_two_factor(users: QuerySet, status: str) -> QuerySet:
-    """Only the users whose 2FA is ACTIVATED or NOT_ACTIVATED; any other value: all of them."""
+    """Only the users whose 2FA is ACTIVATED or NOT_ACTIVATED, or who have KEYS (at least
+    one passkey or security key); any other value: all of them.
+
+    Activated is filtered on the app alone, which is exact (every key holder has
+    the app, see two_factor_active) and lets PostgreSQL join on the device index:
+    "app OR key" here turns the semi-join into a subplan that reads both tables
+    whole, about 0.3 ms -> 66 ms for page 1 of 300,000 users. The counts rest on
+    the same fact (count_activated).
+    """
     if status == ACTIVATED:
         return users.filter(Exists(_confirmed_devices()))
     if status == NOT_ACTIVATED:
         return users.filter(~Exists(_confirmed_devices()))
+    if status == KEYS:
+        return users.filter(Exists(_credentials()))
     return users
 
 
@@ -76,3 +112,12 @@ def activated_count() -> Subquery:
 def count_activated() -> int:
     """How many users have 2FA on (the whole user table)."""
     return TOTPDevice.objects.confirmed().count()
+
+
+def count_with_keys() -> int:
+    """How many users have at least one passkey or security key (the whole user table).
+
+    Read from the keys' table alone (a credential always belongs to an existing
+    user: on_delete=CASCADE), so it grows with the number of keys, not of users.
+    """
+    return WebAuthnCredential.objects.order_by().values("user").distinct().count()

@@ -2,6 +2,8 @@
 
 import csv
 import io
+import re
+import secrets
 from datetime import timedelta
 
 import pyotp
@@ -16,9 +18,10 @@ from django.utils import timezone
 
 from accounts import user_list
 from tests.conftest import PASSWORD
+from twofactor import queries as twofactor_queries
 from twofactor import services, signals
 from twofactor.bulk import activate_devices_for
-from twofactor.models import BackupCode, TOTPDevice
+from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential, encode_credential_id
 
 LIST_URL = "/accounts/users/"
 CSV_URL = "/accounts/users/export.csv"
@@ -85,6 +88,32 @@ def mix(make_user, enrolled, staff_user):
         enrolled(staff_user, at=now - timedelta(days=2))  # staff pages need the staff's 2FA
     users["staff"] = staff_user
     return users
+
+
+def add_keys(user, count: int) -> None:
+    for number in range(count):
+        WebAuthnCredential.objects.create(
+            user=user,
+            credential_id=encode_credential_id(secrets.token_bytes(16)),
+            public_key=b"\xa5\x01\x02\x03\x26",
+            name=f"Key {number + 1}",
+        )
+
+
+@pytest.fixture
+def mix_with_keys(mix):
+    """The mix, and ann with two passkeys or security keys, eve with one."""
+    add_keys(mix["ann"], 2)
+    add_keys(mix["eve"], 1)
+    return mix
+
+
+def methods_cells(html: str) -> dict[str, str]:
+    """Each row's Methods cell, by the row's address."""
+    cells = re.findall(
+        r'<td data-label="Email">([^<]*)</td>.*?<td data-label="Methods">([^<]*)</td>', html, re.S
+    )
+    return dict(cells)
 
 
 # --- Who can see it ---------------------------------------------------------------------
@@ -243,6 +272,51 @@ def test_row_shows_the_date_2fa_was_enabled_and_unused_backup_codes(staff_client
     assert rows["bob@example.com"].unused_backup_codes == 0
 
 
+def test_methods_column_names_the_app_and_counts_the_keys(staff_client, mix_with_keys):
+    html = staff_client.get(LIST_URL).content.decode()
+    assert '<th scope="col">\n                Methods\n' in html
+    assert methods_cells(html) == {
+        "ann@example.com": "Authenticator app, 2 passkeys or security keys",
+        "bob@example.com": "—",  # as the table shows every missing value
+        "cid@example.com": "—",  # a pending device is not a method
+        "dee@example.com": "—",
+        "eve@example.org": "Authenticator app, 1 passkey or security key",
+        "staff@example.com": "Authenticator app",
+    }
+
+
+def test_the_empty_table_spans_the_methods_column_too(staff_client, mix):
+    html = staff_client.get(LIST_URL, {"q": "nobody-here"}).content.decode()
+    headers = html.count('<th scope="col"')
+    assert headers == 9  # seven columns, Methods, and the actions
+    assert f'<td colspan="{headers}" class="empty">No users match.' in html
+
+
+def test_keys_filter_lists_exactly_the_users_with_a_key_and_counts_them(mix_with_keys):
+    # Through user_list (what the page and the export call).
+    page = user_list.get_page(user_list.UserListQuery(two_factor=twofactor_queries.KEYS), 1)
+    assert [row.email for row in page.rows] == ["ann@example.com", "eve@example.org"]
+    assert page.count == 2  # users, not keys: ann has two
+    searched = user_list.UserListQuery(two_factor=twofactor_queries.KEYS, search="anderson")
+    assert user_list.count_users_now(searched) == 1
+    assert [row.email for row in user_list.get_page(searched, 1).rows] == ["eve@example.org"]
+
+
+def test_a_keys_page_is_one_query_for_the_count_and_one_for_the_rows_then_cached(
+    mix_with_keys, django_assert_num_queries
+):
+    query = user_list.UserListQuery(two_factor=twofactor_queries.KEYS)
+    with django_assert_num_queries(2):
+        rows = user_list.get_page(query, 1).rows
+        methods = [row.two_factor_methods for row in rows]  # no query per row
+    with django_assert_num_queries(1):  # the count comes from the cache now
+        user_list.get_page(query, 1)
+    assert methods == [
+        "Authenticator app, 2 passkeys or security keys",
+        "Authenticator app, 1 passkey or security key",
+    ]
+
+
 # --- Constant query count ----------------------------------------------------------------
 def _bulk_users(count: int, with_2fa_every: int = 3) -> None:
     User = get_user_model()
@@ -280,6 +354,19 @@ def test_a_page_takes_the_same_number_of_queries_for_10_and_500_users(
     # viewer's permissions (user + group) for the Reset 2FA links: the status is never
     # one query per row.
     assert with_500 <= 7
+
+
+@pytest.mark.parametrize("params", [{}, {"two_factor": "activated"}, {"q": "bulk"}])
+def test_keys_add_no_query_to_a_page(staff_client, staff_user, params):
+    _bulk_users(60)
+    without_keys = _queries_for(staff_client, params)
+    users = get_user_model().objects.filter(email__startswith="bulk")
+    for user in users.filter(totp_device__confirmed_at__isnull=False):
+        add_keys(user, 2)
+    page = staff_client.get(LIST_URL, params).context["page"]
+    assert any(row.webauthn_credential_count == 2 for row in page.rows)  # keys on this page
+    assert _queries_for(staff_client, params) == without_keys
+    assert without_keys <= 7  # as test_a_page_takes_the_same_number_of_queries... says
 
 
 def _count_queries(queries) -> list[str]:
@@ -589,6 +676,34 @@ def test_admin_changelist_has_the_same_two_factor_filter(
     assert shown == expected
 
 
+@pytest.fixture
+def admin_client_verified(client, enrolled, log_in_with_code):
+    admin = get_user_model().objects.create_superuser("root@example.com", PASSWORD)
+    secret = enrolled(admin, at=timezone.now() - timedelta(minutes=2))
+    log_in_with_code(client, admin, secret)  # the admin needs a verified second factor
+    return client
+
+
+def test_admin_changelist_filters_users_with_a_key(admin_client_verified, mix_with_keys):
+    response = admin_client_verified.get("/admin/accounts/user/", {"two_factor": "keys"})
+    assert response.status_code == 200
+    shown = {user.email for user in response.context["cl"].result_list}
+    assert shown == {"ann@example.com", "eve@example.org"}
+    assert "Passkey or security key" in response.content.decode()
+
+
+def test_admin_changelist_shows_each_users_methods(admin_client_verified, mix_with_keys):
+    html = admin_client_verified.get("/admin/accounts/user/").content.decode()
+    assert (
+        '<td class="field-two_factor_methods">Authenticator app, 2 passkeys or security keys<'
+        in html
+    )
+    assert (
+        '<td class="field-two_factor_methods">Authenticator app, 1 passkey or security key<' in html
+    )
+    assert '<td class="field-two_factor_methods">-</td>' in html  # bob, cid, dee: the admin's mark
+
+
 @pytest.mark.postgres  # pg_trgm
 def test_postgresql_has_trigram_indexes_for_the_search(db):
     with connection.cursor() as cursor:
@@ -659,3 +774,14 @@ def test_cancel_on_reset_2fas_confirm_step_goes_back_to_the_list_as_it_was(
     assert (
         'href="/accounts/users/?two_factor=activated&amp;page=1" data-close-dialog>Cancel' in page
     )
+
+
+def test_keys_filter_on_the_page_lists_the_users_with_a_key(staff_client, mix_with_keys):
+    response = staff_client.get(LIST_URL, {"two_factor": "keys"})
+    assert emails_in_page(response) == ["ann@example.com", "eve@example.org"]
+    html = response.content.decode()
+    assert "<strong>2</strong> users" in html
+    assert '<option value="keys" selected>Passkey or security key</option>' in html
+    assert _queries_for(staff_client, {"two_factor": "keys"}) <= 7
+    rows = csv_rows(staff_client.get(CSV_URL, {"two_factor": "keys"}))
+    assert [row["email"] for row in rows] == ["ann@example.com", "eve@example.org"]

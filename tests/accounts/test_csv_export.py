@@ -3,12 +3,16 @@
 
 import csv
 import io
+import secrets
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from accounts.user_list import spreadsheet_safe
+from twofactor.models import WebAuthnCredential, encode_credential_id
 
 CSV_URL = "/accounts/users/export.csv"
 
@@ -110,3 +114,63 @@ def test_no_cell_of_the_export_starts_a_formula(staff_client, make_user):
 def test_defusing_is_idempotent(name):
     once = spreadsheet_safe(name)
     assert spreadsheet_safe(once) == once
+
+
+# --- The Methods column ------------------------------------------------------------------
+def add_keys(user, count: int) -> None:
+    for number in range(count):
+        WebAuthnCredential.objects.create(
+            user=user,
+            credential_id=encode_credential_id(secrets.token_bytes(16)),
+            public_key=b"\xa5\x01\x02\x03\x26",
+            name=f"Key {number + 1}",
+        )
+
+
+def methods_by_email(client, **params) -> dict[str, str]:
+    header, *rows = csv_cells(client.get(CSV_URL, params))
+    email, methods = header.index("email"), header.index("two_factor_methods")
+    return {row[email]: row[methods] for row in rows}
+
+
+@pytest.fixture
+def with_keys(make_user, enrolled):
+    """ann: the app and two keys; bob: the app and one key; cid: nothing."""
+    ann, bob = make_user("ann@example.com"), make_user("bob@example.com")
+    make_user("cid@example.com")
+    for user, keys in ((ann, 2), (bob, 1)):
+        enrolled(user)
+        add_keys(user, keys)
+
+
+def test_the_export_names_each_users_methods_in_the_tables_words(staff_client, with_keys):
+    assert methods_by_email(staff_client) == {
+        "ann@example.com": "Authenticator app, 2 passkeys or security keys",
+        "bob@example.com": "Authenticator app, 1 passkey or security key",
+        "cid@example.com": "",  # empty, like every other missing value of the export
+        "staff@example.com": "Authenticator app",
+    }
+
+
+def test_the_methods_column_follows_the_status_column(staff_client, with_keys):
+    header = csv_cells(staff_client.get(CSV_URL))[0]
+    assert header[2:4] == ["two_factor_status", "two_factor_methods"]
+
+
+def test_the_export_holds_no_key_material(staff_client, with_keys):
+    text = b"".join(staff_client.get(CSV_URL).streaming_content).decode()
+    for credential_id, name in WebAuthnCredential.objects.values_list("credential_id", "name"):
+        assert credential_id not in text
+        assert name not in text  # the user's own label for a key stays on their profile
+
+
+def test_keys_add_no_query_to_the_export(staff_client, make_user, enrolled):
+    for number in range(5):
+        enrolled(make_user(f"user{number}@example.com"))
+    with CaptureQueriesContext(connection) as without_keys:
+        assert len(csv_cells(staff_client.get(CSV_URL))) == 7  # header, 5 users, staff
+    for user in get_user_model().objects.filter(email__startswith="user"):
+        add_keys(user, 2)
+    with CaptureQueriesContext(connection) as with_keys:
+        csv_cells(staff_client.get(CSV_URL))
+    assert len(with_keys) == len(without_keys)
