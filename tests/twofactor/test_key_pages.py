@@ -9,6 +9,7 @@ import html
 import json
 import re
 
+import pyotp
 import pytest
 from django.core import mail
 
@@ -307,7 +308,7 @@ def test_an_answer_for_an_earlier_password_step_is_refused(client, ann, with_key
     assert "_auth_user_id" not in client.session
 
 
-def test_a_refused_key_counts_towards_the_code_lock(client, ann, with_key):
+def test_a_refused_key_counts_towards_the_code_lock(client, ann, with_key, user_with_totp):
     for _ in range(services.MAX_FAILURES):
         options = page_options(password_step(client, ann))
         response = client.post(
@@ -315,14 +316,32 @@ def test_a_refused_key_counts_towards_the_code_lock(client, ann, with_key):
         )
         assert "_auth_user_id" not in client.session
     assert "locked until" in response.content.decode()
-    # Locked: even the right key waits, like the right code.
-    options = page_options(client.get(CODE_URL))
-    response = client.post(CODE_URL, {"credential": with_key.get(options)})
-    assert "locked until" in response.content.decode()
-    assert "_auth_user_id" not in client.session
     failed = SecurityEvent.objects.filter(user=ann, kind=SecurityEvent.Kind.CODE_FAILED)
     assert failed.count() == services.MAX_FAILURES
     assert failed.first().detail == "passkey or security key not accepted"
+    # Locked: codes wait, even the right one.
+    response = client.post(CODE_URL, {"code": pyotp.TOTP(user_with_totp[1]).now()})
+    assert "locked until" in response.content.decode()
+    # A refused key while locked is not counted again (nor logged again).
+    options = page_options(client.get(CODE_URL))
+    response = client.post(
+        CODE_URL, {"credential": with_key.get(options, origin="https://phish.example")}
+    )
+    assert "locked until" in response.content.decode()
+    assert failed.count() == services.MAX_FAILURES
+
+
+def test_the_owners_key_gets_through_a_code_lock(client, ann, with_key, wrong_code, user_with_totp):
+    # A stranger with the password guessed codes until the lock: the owner's key, which
+    # no one can guess, still logs in (and lifts the lock).
+    password_step(client, ann)
+    for _ in range(services.MAX_FAILURES):
+        client.post(CODE_URL, {"code": wrong_code(user_with_totp[1])})
+    assert services.code_entry_locked_until(user=ann) is not None
+    options = page_options(client.get(CODE_URL))
+    response = client.post(CODE_URL, {"credential": with_key.get(options)})
+    assert response.status_code == 302 and response.url == PROFILE_URL
+    assert services.code_entry_locked_until(user=ann) is None
 
 
 def test_a_right_key_clears_the_failure_count(client, ann, with_key, wrong_code, user_with_totp):

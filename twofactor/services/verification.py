@@ -99,15 +99,19 @@ def verify_key(
     device_id: int | None = None,
 ) -> Verification:
     """Check a passkey's or security key's answer (services.webauthn) as a second factor,
-    under the same row lock and throttle as codes: a lock refuses it unchecked, a refused
-    answer counts as one failure, an accepted one clears the count.
+    under the same row lock and throttle as codes: a refused answer counts as one failure
+    towards the lock, an accepted one clears the count.
 
-    An answer to no challenge of this session (none issued, used, or expired) is not
-    counted: it was never checked, and is refused before any signature is.
+    A lock stops codes, not keys: it is there because six digits can be guessed, and a
+    key's signature cannot. So a stranger who has the password and guessed codes until
+    the lock cannot keep the owner's key out; while locked, a refused key is not counted
+    again (and is refused with the lock). An answer to no challenge of this session (none
+    issued, used, or expired) is not counted either: it was never checked.
     """
     now = now or timezone.now()
     with transaction.atomic():
-        device = _locked_device(user, device_id=device_id, now=now)
+        device = _locked_device(user, device_id=device_id, now=now, enforce_lock=False)
+        locked_until = _locked_until(device, now=now)
         try:
             finish_authentication(
                 user=user, session=session, bound_to=bound_to, response_json=response_json, now=now
@@ -127,6 +131,8 @@ def verify_key(
                 outcome = Outcome.SIGN_COUNT
             else:
                 outcome = Outcome.KEY_REFUSED
+            if locked_until is not None:
+                raise AccountLocked(locked_until) from None
             error = _record_failure(
                 device, user=user, method=Method.WEBAUTHN, error=refused, outcome=outcome, now=now
             )
@@ -136,8 +142,11 @@ def verify_key(
     raise error  # after the commit, as in verify_code
 
 
-def _locked_device(user: AuthUser, *, device_id: int | None, now: datetime) -> TOTPDevice:
-    """The user's active device under its row lock; AccountLocked while code entry is locked.
+def _locked_device(
+    user: AuthUser, *, device_id: int | None, now: datetime, enforce_lock: bool = True
+) -> TOTPDevice:
+    """The user's active device under its row lock; AccountLocked while code entry is
+    locked (unless `enforce_lock` is False: keys).
 
     With `device_id`, only that device counts (a pending login names the device that was
     active at its password step; a replaced one is NotEnrolled).
@@ -148,10 +157,17 @@ def _locked_device(user: AuthUser, *, device_id: int | None, now: datetime) -> T
     device = devices.first()
     if device is None:
         raise NotEnrolled
-    # Refuse before any HMAC, key derivation or signature: a locked account costs no CPU.
-    if device.locked_until is not None and device.locked_until > now:
-        raise AccountLocked(device.locked_until)
+    # Refuse before any HMAC or key derivation: a locked account costs no CPU.
+    if enforce_lock and (locked_until := _locked_until(device, now=now)) is not None:
+        raise AccountLocked(locked_until)
     return device
+
+
+def _locked_until(device: TOTPDevice, *, now: datetime) -> datetime | None:
+    """When code entry unlocks, if it is locked at `now`."""
+    if device.locked_until is not None and device.locked_until > now:
+        return device.locked_until
+    return None
 
 
 def _clear_failures(device: TOTPDevice) -> None:
