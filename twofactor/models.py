@@ -168,6 +168,23 @@ class WebAuthnCredential(models.Model):
         return decode_credential_id(self.credential_id)
 
 
+class SpentWebAuthnChallenge(models.Model):
+    """A WebAuthn challenge that has been answered: its SHA-256, unique.
+
+    A challenge kept in a session is popped by the request that answers it, but parallel
+    requests with one cookie each load their own copy of the session; the unique row is
+    what makes the challenge single use across them (the second insert fails, on any
+    server). Rows are useless once the challenge would have expired anyway, and each new
+    use deletes those.
+    """
+
+    digest = models.CharField(max_length=64, unique=True)
+    spent_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"WebAuthn challenge spent at {self.spent_at:%Y-%m-%d %H:%M:%S}"
+
+
 def two_factor_active_q(user_ref: str = "pk") -> Exists:
     """An Exists() expression: does the user row (OuterRef(user_ref)) have an active device?
 

@@ -14,6 +14,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, resolve_url
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
@@ -61,7 +62,9 @@ class LoginView(auth_views.LoginView):
         if answer.is_valid():
             try:
                 services.log_in_with_passkey(
-                    request=self.request, response_json=answer.cleaned_data["credential"]
+                    request=self.request,
+                    binding=_browser_secret(self.request),
+                    response_json=answer.cleaned_data["credential"],
                 )
             except services.WebAuthnError:
                 pass
@@ -100,10 +103,18 @@ class LoginView(auth_views.LoginView):
 @require_http_methods(["POST"])
 def passkey_options(request: HttpRequest) -> HttpResponse:
     """navigator.credentials.get() options for "Sign in with a passkey", fetched by the
-    script when the browser can use them: a challenge goes into the session only then,
-    so a bot reading the login page leaves no session behind. POST, for CSRF."""
-    options = services.begin_passkey_sign_in(session=request.session)
+    script when the browser can use them. Stores nothing (no session, no row): the
+    challenge is signed over this browser's CSRF secret. POST, so CSRF is checked."""
+    options = services.begin_passkey_sign_in(binding=_browser_secret(request))
     return HttpResponse(options, content_type="application/json")
+
+
+def _browser_secret(request: HttpRequest) -> str:
+    """This browser's CSRF secret (the unmasked value behind its token; csrf_protect has
+    read it from the cookie or the session before any view runs): what binds a passkey
+    sign-in challenge to the browser that asked for it."""
+    get_token(request)  # makes sure there is one
+    return str(request.META.get("CSRF_COOKIE", ""))
 
 
 @sudo_view(title="Enable 2FA", two_factor_active=False)

@@ -12,9 +12,11 @@ import re
 import pyotp
 import pytest
 from django.core import mail
+from django.test import Client
 
 from accounts.forms import EmailAuthenticationForm
 from accounts.models import SecurityEvent
+from tests.concurrency import all_at_once
 from tests.conftest import PASSWORD
 from tests.twofactor.soft_authenticator import ORIGIN, RP_ID, SoftAuthenticator
 from twofactor import services
@@ -459,3 +461,55 @@ def test_a_passkey_of_a_deactivated_account_does_not_sign_in(client, ann, with_k
 def test_a_malformed_passkey_answer_is_a_refusal_not_an_error(client, answer):
     client.post(OPTIONS_URL)
     refused_like_a_wrong_password(client.post(LOGIN_URL, {"credential": answer}), client)
+
+
+def test_asking_for_passkey_options_stores_nothing(client):
+    from django.contrib.sessions.models import Session
+
+    for _ in range(5):
+        Client().post(OPTIONS_URL)
+    assert Session.objects.count() == 0
+
+
+def test_passkey_options_are_bound_to_the_browser_that_asked(client, with_key):
+    options = Client().post(OPTIONS_URL).content.decode()  # another browser's challenge
+    client.post(OPTIONS_URL)
+    refused_like_a_wrong_password(
+        client.post(LOGIN_URL, {"credential": with_key.get(options)}), client
+    )
+
+
+# PostgreSQL: one answer posted many times at once, from copies of one browser
+
+
+def copies_of(client, count: int) -> list:
+    copies = []
+    for _ in range(count):
+        browser = Client()
+        browser.cookies = client.cookies
+        copies.append(browser)
+    return copies
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_passkey_answer_posted_at_once_signs_in_once(client, ann, with_key):
+    with_key.counts = False  # a synced passkey: no sign count to stop a second use
+    options = client.post(OPTIONS_URL).content.decode()
+    answer = with_key.get(options)
+    browsers = copies_of(client, 8)
+    responses = all_at_once(browsers, lambda b: b.post(LOGIN_URL, {"credential": answer}))
+    assert sum(1 for r in responses if r.status_code == 302) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_key_answer_posted_at_once_at_the_code_step_logs_in_once(client, ann, with_key):
+    with_key.counts = False
+    options = page_options(password_step(client, ann))
+    answer = with_key.get(options)
+    browsers = copies_of(client, 8)
+    responses = all_at_once(browsers, lambda b: b.post(CODE_URL, {"credential": answer}))
+    assert sum(1 for r in responses if r.status_code == 302) == 1
+    # The copies were refused as stale, not counted as wrong keys (no false alarm).
+    assert TOTPDevice.objects.get(user=ann).failure_count == 0

@@ -9,6 +9,7 @@ checked by py_webauthn for real.
 
 import base64
 import json
+import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -315,11 +316,13 @@ def test_registering_a_key_another_user_has_is_refused(
     enrolled(other)
     session: dict = {}
     options = services.begin_registration(user=other, session=session, now=NOW)
-    with pytest.raises(services.CredentialAlreadyRegistered):
+    # Refused as any unusable answer: whether an id is another account's is not said.
+    with pytest.raises(services.InvalidWebAuthnResponse) as refused:
         services.finish_registration(
             user=other, session=session, response_json=authenticator.create(options), now=NOW
         )
     assert list(WebAuthnCredential.objects.values_list("user", flat=True)) == [registered.user_id]
+    assert not isinstance(refused.value, services.CredentialAlreadyRegistered)
 
 
 def test_credential_ids_are_stored_in_one_spelling():
@@ -603,3 +606,118 @@ def test_a_deployment_on_localhost_is_warned_about(settings):
     assert [m.id for m in checks.check_webauthn_deployment(None)] == ["twofactor.W002"]
     settings.TWOFACTOR_WEBAUTHN_RP_ID = "portal.example.com"
     assert checks.check_webauthn_deployment(None) == []
+
+
+# Single use across copies of one session (parallel requests each load their own copy)
+
+
+def test_a_registration_challenge_is_spent_for_every_copy_of_the_session(user, enrolled):
+    authenticator = SoftAuthenticator()
+    session: dict = {}
+    options = services.begin_registration(user=user, session=session, now=NOW)
+    copy = dict(session)
+    answer = authenticator.create(options)
+    services.finish_registration(user=user, session=session, response_json=answer, now=NOW)
+    with pytest.raises(services.WebAuthnChallengeMissing):
+        services.finish_registration(user=user, session=copy, response_json=answer, now=NOW)
+
+
+def test_an_authentication_challenge_is_spent_for_every_copy_of_the_session(
+    user, authenticator, registered
+):
+    session: dict = {}
+    options = services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
+    copy = dict(session)
+    finish_sign_in(user, session, authenticator.get(options))
+    with pytest.raises(services.WebAuthnChallengeMissing):
+        finish_sign_in(user, copy, authenticator.get(options))
+
+
+# Sign in with a passkey: the challenge carries its own proof
+
+
+def passkey_answer(authenticator, *, binding="browser-1", now=NOW, **answer) -> str:
+    options = services.begin_passkey_sign_in(binding=binding, now=now)
+    return authenticator.get(options, **answer)
+
+
+def test_a_passkey_signs_in_with_its_own_challenge(user, authenticator, registered):
+    answer = passkey_answer(authenticator)
+    credential = services.finish_passkey_sign_in(binding="browser-1", response_json=answer, now=NOW)
+    assert credential.user == user
+
+
+def test_a_passkey_challenge_is_for_the_browser_that_asked(user, authenticator, registered):
+    answer = passkey_answer(authenticator, binding="browser-1")
+    with pytest.raises(services.WebAuthnChallengeMissing):
+        services.finish_passkey_sign_in(binding="browser-2", response_json=answer, now=NOW)
+
+
+def test_a_passkey_challenge_is_single_use(user, authenticator, registered):
+    answer = passkey_answer(authenticator)
+    services.finish_passkey_sign_in(binding="browser-1", response_json=answer, now=NOW)
+    with pytest.raises(services.WebAuthnChallengeMissing):
+        services.finish_passkey_sign_in(binding="browser-1", response_json=answer, now=NOW)
+
+
+def test_a_passkey_challenge_expires(user, authenticator, registered):
+    answer = passkey_answer(authenticator)
+    later = NOW + services.WEBAUTHN_CHALLENGE_TTL + timedelta(seconds=1)
+    with pytest.raises(services.WebAuthnChallengeExpired):
+        services.finish_passkey_sign_in(binding="browser-1", response_json=answer, now=later)
+
+
+def test_a_challenge_the_server_did_not_sign_is_refused(user, authenticator, registered):
+    forged = json.dumps({"challenge": b64url(os.urandom(72)), "rpId": RP_ID})
+    with pytest.raises(services.WebAuthnChallengeMissing):
+        services.finish_passkey_sign_in(
+            binding="browser-1", response_json=authenticator.get(forged), now=NOW
+        )
+
+
+def test_a_cloned_passkey_at_sign_in_is_refused_and_announced(user, authenticator, registered):
+    services.finish_passkey_sign_in(
+        binding="b", response_json=passkey_answer(authenticator, binding="b", sign_count=9), now=NOW
+    )
+    heard = []
+
+    def listener(sender, **kwargs):
+        heard.append((kwargs["method"], kwargs["outcome"]))
+
+    signals.code_verification_failed.connect(listener)
+    try:
+        with pytest.raises(services.SignCountRegressed):
+            services.finish_passkey_sign_in(
+                binding="b",
+                response_json=passkey_answer(authenticator, binding="b", sign_count=4),
+                now=NOW,
+            )
+    finally:
+        signals.code_verification_failed.disconnect(listener)
+    assert heard == [(signals.Method.PASSKEY, signals.Outcome.SIGN_COUNT)]
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda answer: "[" * 2000,
+        lambda answer: answer.replace('"userHandle": "', '"userHandle": "A', 1),
+        lambda answer: answer.replace('"userHandle": "', '"userHandle": "\u00e9', 1),
+        lambda answer: answer.replace('"userHandle": "', '"userHandle": "\ud800', 1),
+    ],
+    ids=["nested", "short-handle", "non-ascii-handle", "lone-surrogate-handle"],
+)
+def test_unreadable_answers_are_refusals_not_errors(user, authenticator, registered, mangle):
+    answer = mangle(passkey_answer(authenticator))
+    with pytest.raises(services.InvalidWebAuthnResponse):
+        services.finish_passkey_sign_in(binding="browser-1", response_json=answer, now=NOW)
+    session: dict = {}
+    options = services.begin_authentication(user=user, session=session, bound_to=BINDING, now=NOW)
+    with pytest.raises(services.InvalidWebAuthnResponse):
+        finish_sign_in(user, session, mangle(authenticator.get(options)))
+
+
+def test_key_names_lose_control_and_format_characters():
+    assert services.clean_credential_name("evil\u202egnp.exe") == "evilgnp.exe"
+    assert services.clean_credential_name("a\u200bb\x07c\x1b[31m") == "abc[31m"
+    assert services.clean_credential_name(" Work\tlaptop\n ") == "Work laptop"

@@ -6,6 +6,8 @@ factor is what Disable 2FA does (with its own question and its own news), never 
 effect of "Remove" on a key.
 """
 
+import unicodedata
+
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
@@ -29,9 +31,16 @@ def get_credential(*, user: AuthUser, pk: int) -> WebAuthnCredential:
 
 
 def clean_credential_name(name: str) -> str:
-    """What is stored of a name the user typed: trimmed, inner runs of spaces made one,
-    at most CREDENTIAL_NAME_MAX_LENGTH characters ("" if nothing is left)."""
-    return " ".join(name.split())[:CREDENTIAL_NAME_MAX_LENGTH]
+    """What is stored of a name the user typed: without control and format characters
+    (a bidi override could make the security log or an e-mail read backwards, a zero-width
+    space make two names look alike), inner runs of spaces made one, trimmed, at most
+    CREDENTIAL_NAME_MAX_LENGTH characters ("" if nothing is left)."""
+    visible = "".join(
+        " " if character.isspace() else character
+        for character in name
+        if character.isspace() or unicodedata.category(character) not in ("Cc", "Cf")
+    )
+    return " ".join(visible.split())[:CREDENTIAL_NAME_MAX_LENGTH]
 
 
 def rename_credential(*, user: AuthUser, pk: int, name: str) -> WebAuthnCredential:

@@ -196,15 +196,13 @@ def complete_pending_login_with_key(
 
 
 def log_in_with_passkey(
-    *, request: HttpRequest, response_json: str, now: datetime | None = None
+    *, request: HttpRequest, binding: str, response_json: str, now: datetime | None = None
 ) -> AuthUser:
     """ "Sign in with a passkey": the answer to begin_passkey_sign_in, verified with user
     verification (a PIN or biometrics on the authenticator), stands for both factors; the
     user it belongs to is logged in. Raises WebAuthnError (every refusal looks the same to
     the caller's page)."""
-    credential = finish_passkey_sign_in(
-        session=request.session, response_json=response_json, now=now
-    )
+    credential = finish_passkey_sign_in(binding=binding, response_json=response_json, now=now)
     user = credential.user
     backend = settings.AUTHENTICATION_BACKENDS[0]
     _log_in(request, user, backend=backend, method=Method.PASSKEY)

@@ -4,10 +4,16 @@ py_webauthn does the verification (client data, RP id hash, flags, signature); t
 owns what the library leaves to the relying party:
 
 - Challenges: random (the library's 64 bytes), kept in the caller's session under one key
-  per ceremony with the user they were issued to and when, and popped *before* the answer is
-  checked, so each is single use even when the answer is refused. An authentication
-  challenge is also bound to a caller-given string (`bound_to`, e.g. pending_login_binding):
-  a challenge issued for one half-finished login is worthless to the next one.
+  per ceremony with the user they were issued to and when, and taken *before* the answer is
+  checked: popped from the session and recorded as spent in the database (a unique row, so
+  parallel requests carrying copies of one session cannot each use it), single use even
+  when the answer is refused. An authentication challenge is also bound to a caller-given
+  string (`bound_to`, e.g. pending_login_binding): a challenge issued for one half-finished
+  login is worthless to the next one.
+- "Sign in with a passkey" keeps nothing in a session (anyone may ask for its options, and
+  a session row per request would let them fill the table): its challenge carries its own
+  proof, an HMAC over a nonce, the time and the browser's CSRF secret, checked when it comes
+  back, and is then spent like the others.
 - The origin and RP id come from settings (TWOFACTOR_WEBAUTHN_ORIGINS / _RP_ID) at call time.
 - A credential answers only for the user it belongs to, and a counting key's sign count
   only moves forward: checked, then stored by one conditional UPDATE, so two answers that
@@ -16,6 +22,10 @@ owns what the library leaves to the relying party:
 Nothing here logs anyone in or touches the code throttle; the login step decides that.
 """
 
+import hashlib
+import json
+import logging
+import secrets
 from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,7 +65,7 @@ from twofactor.authenticators import name_for_aaguid
 from twofactor.conf import app_settings
 from twofactor.models import (
     CREDENTIAL_ID_MAX_BYTES,
-    CREDENTIAL_NAME_MAX_LENGTH,
+    SpentWebAuthnChallenge,
     TOTPDevice,
     WebAuthnCredential,
     encode_credential_id,
@@ -69,14 +79,24 @@ from twofactor.services.errors import (
     WebAuthnChallengeExpired,
     WebAuthnChallengeMissing,
 )
+from twofactor.services.keys import clean_credential_name
+from twofactor.signals import Method, Outcome
 from twofactor.user_model import AuthUser
+
+logger = logging.getLogger(__name__)
 
 # One challenge per ceremony and session; a new begin_* replaces the previous one.
 WEBAUTHN_REGISTRATION_SESSION_KEY = "twofactor_webauthn_registration"
 WEBAUTHN_AUTHENTICATION_SESSION_KEY = "twofactor_webauthn_authentication"
-WEBAUTHN_PASSKEY_SIGN_IN_SESSION_KEY = "twofactor_webauthn_passkey_sign_in"
 # Also the timeout the browser is given; a login's own 10 minutes still apply on top.
 WEBAUTHN_CHALLENGE_TTL = timedelta(minutes=5)
+# "Sign in with a passkey": a nonce, the time it was issued (8 bytes), then the HMAC.
+SIGN_IN_NONCE_BYTES = 32
+SIGN_IN_MAC_BYTES = 32
+# What a malformed answer makes py_webauthn's parsers raise: its own errors, and (3.0.1)
+# ValueError / TypeError from a userHandle that is not base64url, RecursionError from
+# deeply nested JSON. All are the sender's fault: a refusal, never a server error.
+UNREADABLE = (WebAuthnException, ValueError, TypeError, RecursionError)
 # The name a key gets when the user gives none: synced or built-in, or a roaming key.
 DEFAULT_PASSKEY_NAME = "Passkey"
 DEFAULT_SECURITY_KEY_NAME = "Security key"
@@ -131,19 +151,22 @@ def finish_registration(
     challenge = _take_challenge(session, WEBAUTHN_REGISTRATION_SESSION_KEY, user=user, now=now)
     try:
         parsed = parse_registration_credential_json(response_json)
+    except UNREADABLE as exc:
+        raise InvalidWebAuthnResponse(str(exc) or type(exc).__name__) from exc
+    try:
         verified = verify_registration_response(
             credential=parsed,
             expected_challenge=challenge,
             expected_rp_id=app_settings.WEBAUTHN_RP_ID,
             expected_origin=app_settings.WEBAUTHN_ORIGINS,
         )
-    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
+    except UNREADABLE as exc:  # malformed JSON, base64 and CBOR too
         raise InvalidWebAuthnResponse(str(exc)) from exc
     if len(verified.credential_id) > CREDENTIAL_ID_MAX_BYTES:
         raise InvalidWebAuthnResponse("credential id longer than WebAuthn allows")
     backup_eligible = verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
     name = (
-        name.strip()[:CREDENTIAL_NAME_MAX_LENGTH]
+        clean_credential_name(name)
         or name_for_aaguid(verified.aaguid)
         or (
             DEFAULT_PASSKEY_NAME
@@ -175,7 +198,13 @@ def finish_registration(
             with transaction.atomic():
                 credential.save()
         except IntegrityError:
-            raise CredentialAlreadyRegistered from None
+            # Said only for the user's own key: whether a credential id is another
+            # account's is none of this user's business.
+            if WebAuthnCredential.objects.filter(
+                user=user, credential_id=credential.credential_id
+            ).exists():
+                raise CredentialAlreadyRegistered from None
+            raise InvalidWebAuthnResponse("the credential id is taken") from None
         signals.webauthn_credential_added.send(sender=type(user), user=user, credential=credential)
     return credential
 
@@ -238,31 +267,38 @@ def finish_authentication(
     )
 
 
-def begin_passkey_sign_in(*, session: MutableMapping[str, Any], now: datetime | None = None) -> str:
+def begin_passkey_sign_in(*, binding: str, now: datetime | None = None) -> str:
     """Options for navigator.credentials.get() on the login page, before anyone is named:
     no allowCredentials (the authenticator offers its discoverable passkeys for this RP),
-    and user verification required, because the passkey stands for both factors."""
+    and user verification required, because the passkey stands for both factors.
+
+    `binding` is a secret of this browser (the view passes its CSRF secret): the challenge
+    is signed over it and is worthless to any other browser. Nothing is stored.
+    """
     now = now or timezone.now()
+    body = secrets.token_bytes(SIGN_IN_NONCE_BYTES) + int(now.timestamp()).to_bytes(8, "big")
     options = generate_authentication_options(
         rp_id=app_settings.WEBAUTHN_RP_ID,
         timeout=_timeout_ms(),
+        challenge=body + _sign_in_mac(body, binding),
         user_verification=UserVerificationRequirement.REQUIRED,
     )
-    _store_challenge(session, WEBAUTHN_PASSKEY_SIGN_IN_SESSION_KEY, options.challenge, now=now)
     return options_to_json(options)
 
 
 def finish_passkey_sign_in(
-    *, session: MutableMapping[str, Any], response_json: str, now: datetime | None = None
+    *, binding: str, response_json: str, now: datetime | None = None
 ) -> WebAuthnCredential:
     """Verify the answer to begin_passkey_sign_in; the key that signed (its `user` is who
     signs in). The key must name its account (the user handle of a discoverable
     credential) and the authenticator must have verified the user (PIN or biometrics).
     Every refusal is an InvalidWebAuthnResponse or a WebAuthnChallengeMissing: the
-    caller answers them all alike, so nobody learns which credential ids exist."""
+    caller answers them all alike, so nobody learns which credential ids exist.
+    """
     now = now or timezone.now()
-    challenge = _take_challenge(session, WEBAUTHN_PASSKEY_SIGN_IN_SESSION_KEY, now=now)
     parsed = _parse_assertion(response_json)
+    challenge = _signed_sign_in_challenge(parsed, binding=binding, now=now)
+    _spend_challenge(challenge, now=now)
     credential = (
         WebAuthnCredential.objects.with_raw_id(parsed.raw_id)
         .filter(user__is_active=True)
@@ -274,16 +310,79 @@ def finish_passkey_sign_in(
     user_handle = parsed.response.user_handle
     if user_handle is None or not _is_handle_of(user_handle, credential.user):
         raise UnknownCredential("the key does not name its account")
-    return _check_assertion(
-        parsed, credential, challenge=challenge, require_user_verification=True, now=now
-    )
+    try:
+        return _check_assertion(
+            parsed, credential, challenge=challenge, require_user_verification=True, now=now
+        )
+    except SignCountRegressed as refused:
+        # A copy of a passkey that stands for both factors: said to its owner (the log,
+        # an e-mail) as at the code step, though no throttle counts here (nobody else
+        # can make a signature of this key to lock its owner out with).
+        logger.warning(
+            "Sign count went backwards for WebAuthn credential %s of user %s "
+            "(stored %s, received %s): passkey sign-in refused",
+            refused.credential_pk,
+            credential.user_id,
+            refused.stored,
+            refused.received,
+        )
+        user = credential.user
+        signals.code_verification_failed.send(
+            sender=type(user), user=user, method=Method.PASSKEY, outcome=Outcome.SIGN_COUNT
+        )
+        raise
+
+
+def _sign_in_mac(body: bytes, binding: str) -> bytes:
+    return salted_hmac(
+        "twofactor.services.webauthn.sign_in", body + binding.encode(), algorithm="sha256"
+    ).digest()
+
+
+def _signed_sign_in_challenge(
+    parsed: AuthenticationCredential, *, binding: str, now: datetime
+) -> bytes:
+    """The challenge the answer signed, if this server issued it to this browser less than
+    WEBAUTHN_CHALLENGE_TTL ago (the library then checks the answer really signed it)."""
+    try:
+        client_data = json.loads(parsed.response.client_data_json)
+        challenge = base64url_to_bytes(client_data["challenge"])
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise InvalidWebAuthnResponse("unreadable client data") from exc
+    body, mac = challenge[:-SIGN_IN_MAC_BYTES], challenge[-SIGN_IN_MAC_BYTES:]
+    if len(body) != SIGN_IN_NONCE_BYTES + 8 or not constant_time_compare(
+        mac, _sign_in_mac(body, binding)
+    ):
+        raise WebAuthnChallengeMissing
+    issued_at = int.from_bytes(body[-8:], "big")
+    age = now.timestamp() - issued_at
+    if age > WEBAUTHN_CHALLENGE_TTL.total_seconds() or age < -1:
+        raise WebAuthnChallengeExpired
+    return challenge
+
+
+def _spend_challenge(challenge: bytes, *, now: datetime) -> None:
+    """Record the challenge as answered; WebAuthnChallengeMissing if it already was.
+
+    Its own savepoint: inside a caller's transaction (verify_key's) the row commits with
+    the failure count or the login; two requests racing with one challenge meet at the
+    unique index, and the second is refused however the sessions look.
+    """
+    SpentWebAuthnChallenge.objects.filter(spent_at__lt=now - 2 * WEBAUTHN_CHALLENGE_TTL).delete()
+    try:
+        with transaction.atomic():
+            SpentWebAuthnChallenge.objects.create(
+                digest=hashlib.sha256(challenge).hexdigest(), spent_at=now
+            )
+    except IntegrityError:
+        raise WebAuthnChallengeMissing from None
 
 
 def _parse_assertion(response_json: str) -> AuthenticationCredential:
     try:
         return parse_authentication_credential_json(response_json)
-    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
-        raise InvalidWebAuthnResponse(str(exc)) from exc
+    except UNREADABLE as exc:
+        raise InvalidWebAuthnResponse(str(exc) or type(exc).__name__) from exc
 
 
 def _check_assertion(
@@ -307,7 +406,7 @@ def _check_assertion(
             credential_current_sign_count=0,
             require_user_verification=require_user_verification,
         )
-    except WebAuthnException as exc:  # malformed JSON, base64 and CBOR too
+    except UNREADABLE as exc:  # malformed JSON, base64 and CBOR too
         raise InvalidWebAuthnResponse(str(exc)) from exc
     received, stored = verified.new_sign_count, credential.sign_count
     # WebAuthn's rule: once either count is non-zero the key counts, and each use must go
@@ -381,7 +480,9 @@ def _take_challenge(
     challenge = data.get("challenge")
     if not isinstance(challenge, str):
         raise WebAuthnChallengeMissing
-    return base64url_to_bytes(challenge)
+    raw = base64url_to_bytes(challenge)
+    _spend_challenge(raw, now=now)
+    return raw
 
 
 def _user_key(user: AuthUser | None) -> str:

@@ -16,8 +16,15 @@
     navigator.credentials
   );
 
+  // NotAllowedError is the browser's one answer for "cancelled", "timed out" and "no
+  // key of this site here" (it says no more, so a site cannot probe for keys): each
+  // ceremony says what that means for it and what to do instead.
+  var NOT_ALLOWED = {
+    register: "Nothing was saved or sent: the request was cancelled or timed out. Try again when you are ready.",
+    authenticate: "No passkey or security key was used: the request was cancelled or timed out. Try again, or enter a code instead.",
+    "sign-in": "No passkey was used: the request was cancelled or timed out, or this device has no passkey for this site. Try again, or log in with your email and password."
+  };
   var MESSAGES = {
-    NotAllowedError: "Nothing was saved or sent: the request was cancelled or timed out. Try again when you are ready.",
     InvalidStateError: "This passkey or security key is already registered to your account.",
     SecurityError: "Passkeys cannot be used at this web address. Open the portal at its usual address and try again.",
     AbortError: ""
@@ -27,6 +34,12 @@
   // Passkey autofill on the login page waits in the background; the button's own
   // request must cancel it first (a browser runs one WebAuthn request at a time).
   var autofill = null;
+  // The autofill's options request while it is on its way: the button's own request
+  // waits for it, because both keep their challenge in one place in the session and the
+  // later one wins (the button's must be the one kept). Once the button is pressed,
+  // autofill does not start at all.
+  var autofillOptions = null;
+  var pressed = false;
 
   function prepare(root) {
     if (!supported) { return; }
@@ -81,21 +94,42 @@
 
   function send(form, credential) {
     form.querySelector("input[name=credential]").value = JSON.stringify(credential.toJSON());
+    if (form.dataset.webauthn === "register") { reloadWhenClosed(form.closest("dialog")); }
     form.requestSubmit();
+  }
+
+  // A key added inside a dialog: My profile behind it still lists the keys as they were.
+  // However the dialog then closes ("Keep this name", the close button, Escape), the
+  // page is loaded again, as "Save" does, so the new key is there. Not after a refusal:
+  // the dialog then still holds the form to try again, and nothing changed.
+  function reloadWhenClosed(dialog) {
+    if (!dialog || dialog.dataset.webauthnReload) { return; }
+    dialog.dataset.webauthnReload = "1";
+    dialog.addEventListener("close", function () {
+      if (!dialog.querySelector('form[data-webauthn="register"]')) { window.location.reload(); }
+    });
   }
 
   function failed(form, button, error) {
     if (button) { button.disabled = false; button.classList.remove("is-busy"); }
-    var text = error && Object.prototype.hasOwnProperty.call(MESSAGES, error.name) ? MESSAGES[error.name] : FALLBACK;
+    var text = FALLBACK;
+    if (error && error.name === "NotAllowedError") {
+      text = NOT_ALLOWED[form.dataset.webauthn] || FALLBACK;
+    } else if (error && Object.prototype.hasOwnProperty.call(MESSAGES, error.name)) {
+      text = MESSAGES[error.name];
+    }
     say(form, text);
   }
 
   function start(form, button) {
+    pressed = true;
     if (autofill) { autofill.abort(); autofill = null; }
     say(form, "");
     button.disabled = true;
     button.classList.add("is-busy");
-    options(form)
+    (autofillOptions || Promise.resolve())
+      .catch(function () { /* the autofill's failure is not the button's */ })
+      .then(function () { return options(form); })
       .then(function (json) { return ask(form, json); })
       .then(function (credential) {
         if (!credential) { throw new DOMException("", "NotAllowedError"); }
@@ -109,15 +143,23 @@
     if (!form || !document.querySelector('input[autocomplete~="webauthn"]') ||
         !PublicKeyCredential.isConditionalMediationAvailable) { return; }
     PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
-      if (!available) { return; }
+      if (!available || pressed) { return; }
       var controller = new AbortController();
       autofill = controller;
-      return options(form)
-        .then(function (json) { return ask(form, json, "conditional", controller.signal); })
+      autofillOptions = options(form);
+      return autofillOptions
+        .then(function (json) {
+          autofillOptions = null;
+          if (autofill !== controller) { throw new DOMException("", "AbortError"); }
+          return ask(form, json, "conditional", controller.signal);
+        })
         .then(function (credential) {
           if (credential && autofill === controller) { send(form, credential); }
         });
-    }).catch(function () { /* autofill is a convenience: the button and the password stay */ });
+    }).catch(function () {
+      autofillOptions = null;
+      /* autofill is a convenience: the button and the password stay */
+    });
   }
 
   document.addEventListener("click", function (event) {
