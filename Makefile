@@ -76,11 +76,14 @@ TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
 	disable-1-confirm-desktop:11-disable users-2-activated-desktop:12-all-users-activated \
 	users-4-reset-desktop:13-reset users-6-user-sees-reset-desktop:14-user-sees-reset \
 	enable-3-qr-nojs-desktop:15-enable-without-javascript \
-	staff-1-needs-2fa-desktop:16-staff-needs-2fa
+	staff-1-needs-2fa-desktop:16-staff-needs-2fa \
+	passkey-add-desktop:22-add-passkey passkey-added-desktop:23-passkey-added \
+	passkey-list-desktop:24-passkey-list passkey-code-step-desktop:25-passkey-code-step \
+	passkey-sign-in-desktop:26-sign-in-with-passkey
 
 screenshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py tests/e2e/test_edges.py \
-	  tests/e2e/test_profile_journeys.py
+	  tests/e2e/test_profile_journeys.py tests/e2e/test_passkeys.py
 	for pair in $(TOUR); do \
 	  cp artifacts/screenshots/$${pair%%:*}.png docs/screenshots/tour-$${pair#*:}.png; done
 

@@ -167,6 +167,12 @@ class WebAuthnCredential(models.Model):
     def raw_credential_id(self) -> bytes:
         return decode_credential_id(self.credential_id)
 
+    @property
+    def is_passkey(self) -> bool:
+        """Synced (backup eligible) or built into a device or phone: what people call a
+        passkey; otherwise a security key on a keyring. Only for words on a page."""
+        return self.backup_eligible or bool({"internal", "hybrid"} & set(self.transports))
+
 
 class SpentWebAuthnChallenge(models.Model):
     """A WebAuthn challenge that has been answered: its SHA-256, unique.

@@ -168,3 +168,73 @@ def step_shots(screenshot, js_enabled):
         assert page_width <= PHONE["width"], f"{name}: the page is {page_width}px wide on a phone"
 
     return shoot
+
+
+@pytest.fixture
+def webauthn_origin(settings, live_server) -> str:
+    """Passkeys for the live server: its origin is the one the server accepts.
+
+    WebAuthn refuses an IP address as relying party id, so the browser must open the
+    server as http://localhost:<port> (browsers allow WebAuthn over plain http there
+    only); pytest-django's live server does. The settings are read at call time, so
+    the live server's thread sees them.
+    """
+    from urllib.parse import urlsplit
+
+    assert urlsplit(live_server.url).hostname == "localhost", live_server.url
+    settings.TWOFACTOR_WEBAUTHN_RP_ID = "localhost"
+    settings.TWOFACTOR_WEBAUTHN_ORIGINS = [live_server.url]
+    return live_server.url
+
+
+# Every navigator.credentials.get() of a page, in window.__webauthnRequests as
+# {mediation, state}: "waiting" until the authenticator answers ("answered") or the
+# request ends with an error (its name: "AbortError", "NotAllowedError"...). Only
+# watched, never changed: it lets a journey wait for the login page's autofill request.
+WEBAUTHN_RECORDER = """
+(() => {
+  if (!navigator.credentials || !navigator.credentials.get) { return; }
+  const get = navigator.credentials.get.bind(navigator.credentials);
+  window.__webauthnRequests = [];
+  navigator.credentials.get = (options) => {
+    const entry = {mediation: (options && options.mediation) || "optional", state: "waiting"};
+    window.__webauthnRequests.push(entry);
+    const answer = get(options);
+    answer.then(() => { entry.state = "answered"; }, (error) => { entry.state = error.name; });
+    return answer;
+  };
+})();
+"""
+
+
+@pytest.fixture
+def authenticators(page, webauthn_origin):
+    """authenticators(steps.PASSKEY_AUTHENTICATOR): a virtual authenticator in the page's tab."""
+    from tests.e2e.steps import VirtualAuthenticator
+
+    page.add_init_script(WEBAUTHN_RECORDER)
+
+    def attach(options: dict) -> VirtualAuthenticator:
+        return VirtualAuthenticator(page, options)
+
+    return attach
+
+
+@pytest.fixture
+def user_with_key(user_with_totp, webauthn_origin):
+    """(user, secret, key): Ann with the authenticator app and a security key called
+    "Blue key", added through the server's own ceremony by a software authenticator
+    (for pages that only need the key to exist: without JavaScript no browser adds one)."""
+    from tests.twofactor.soft_authenticator import SoftAuthenticator
+    from twofactor import services
+
+    user, secret = user_with_totp
+    session: dict = {}
+    options = services.begin_registration(user=user, session=session)
+    key = services.finish_registration(
+        user=user,
+        session=session,
+        response_json=SoftAuthenticator().create(options, origin=webauthn_origin),
+        name="Blue key",
+    )
+    return user, secret, key

@@ -133,3 +133,116 @@ def store_first_backup_codes(page: Page) -> list[str]:
     page.get_by_role("button", name="Done").click()
     expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
     return shown
+
+
+# --- Passkeys and security keys ----------------------------------------------------------
+
+# Chromium's virtual authenticators (DevTools' WebAuthn domain), as a person's devices:
+# a passkey in the laptop's screen lock (discoverable, verifies the user) and a plain USB
+# security key (U2F: not discoverable, presence only). Presence is "touched" at once.
+PASSKEY_AUTHENTICATOR = {
+    "protocol": "ctap2",
+    "transport": "internal",
+    "hasResidentKey": True,
+    "hasUserVerification": True,
+    "isUserVerified": True,
+    "automaticPresenceSimulation": True,
+}
+SECURITY_KEY_AUTHENTICATOR = {
+    "protocol": "u2f",
+    "transport": "usb",
+    "hasResidentKey": False,
+    "hasUserVerification": False,
+    "automaticPresenceSimulation": True,
+}
+
+
+class VirtualAuthenticator:
+    """One authenticator attached to a page's browser tab; what it holds, as the browser
+    sees it (the server's side is checked through the screen)."""
+
+    def __init__(self, page: Page, options: dict) -> None:
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.send("WebAuthn.enable")
+        added = self.cdp.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+        self.id = added["authenticatorId"]
+
+    def credentials(self) -> list[dict]:
+        answer = self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})
+        return answer["credentials"]
+
+    def touched(self, touched: bool) -> None:
+        """Whether the person touches it (or picks it) when the browser asks.
+
+        In chromium's virtual environment a passkey request runs without the browser's
+        own UI: even the login page's autofill (conditional mediation) is answered at
+        once, so a passkey that is "touched" signs in as soon as the login page opens,
+        as if the person had picked it from the email box. Untouched, a request waits,
+        as it does while a person types their password instead; a request that is
+        already waiting stays so, and the next one is answered.
+        """
+        self.cdp.send(
+            "WebAuthn.setAutomaticPresenceSimulation",
+            {"authenticatorId": self.id, "enabled": touched},
+        )
+
+
+def keys_list(page: Page) -> Locator:
+    """My profile's list of passkeys and security keys (absent while there is none)."""
+    return two_factor_section(page).get_by_role("list", name="Passkeys and security keys")
+
+
+def add_key(page: Page, *, code: str | None = None, sudo: bool = True) -> Locator:
+    """From My profile: Add a passkey, confirm it's you (unless proven a moment ago),
+    Continue (the authenticator answers); returns the dialog at "Passkey added" (or
+    "Security key added")."""
+    section = two_factor_section(page)
+    dialog = open_dialog(
+        page, True, section.get_by_role("link", name="Add a passkey"), "Add a passkey"
+    )
+    if sudo:
+        confirm_identity(dialog, code=code)
+    # The sudo step has the same title and a "Continue" of its own: wait for the add step.
+    expect(
+        dialog.get_by_text("When you continue, your browser asks where to save it")
+    ).to_be_visible()
+    dialog.get_by_role("button", name="Continue").click()
+    added = re.compile(r"^(Passkey|Security key) added$")
+    expect(dialog.get_by_role("heading", name=added, level=1)).to_be_visible()
+    return dialog
+
+
+def use_key_at_code_step(page: Page, authenticator: VirtualAuthenticator) -> None:
+    """The code step of a user with a key: "Use a passkey or security key", touched."""
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    authenticator.touched(True)
+    page.get_by_role("button", name="Use a passkey or security key").click()
+
+
+def wait_for_autofill(page: Page) -> None:
+    """On the login page, with the authenticator left alone: until the page's passkey
+    autofill request (conditional mediation) waits at the authenticator, if it makes one.
+
+    Chromium offers autofill only where an authenticator could answer it (a passkey, not
+    a plain U2F key); a request that reached an untouched authenticator waits for good
+    (a later touch does not answer it), so what is touched next is a new request.
+    """
+    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    if page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()"):
+        page.wait_for_function(
+            "(window.__webauthnRequests || [])"
+            ".some(r => r.mediation === 'conditional' && r.state === 'waiting')"
+        )
+        # Made by the page; a moment more for it to reach the authenticator.
+        page.wait_for_timeout(500)
+
+
+def sign_in_with_passkey(page: Page, authenticator: VirtualAuthenticator) -> None:
+    """On the login page, with `authenticator` left alone until now: "Sign in with a passkey".
+
+    The page's autofill request is waiting first (untouched, it stays so); the button
+    must cancel it and ask again, and that second request is the one touched.
+    """
+    wait_for_autofill(page)
+    authenticator.touched(True)
+    page.get_by_role("button", name="Sign in with a passkey").click()

@@ -184,6 +184,48 @@ def test_staff_pages_have_no_serious_accessibility_problems(
     assert_accessible(page, "the reset dialog with an error")
 
 
+@audit_modes
+def test_passkey_pages_and_dialogs_have_no_serious_accessibility_problems(
+    audited_page, user_with_key, app_code, authenticators, scripts
+):
+    # user_with_key has a security key, "Blue key", beside the app (tests/e2e/conftest.py).
+    page = audited_page
+    user, secret, _key = user_with_key
+    if scripts:
+        authenticators(steps.PASSKEY_AUTHENTICATOR)
+    steps.start(page)
+    if scripts:
+        expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_visible()
+    assert_accessible(page, "the login page with its passkey sign-in")
+
+    steps.log_in_with_password(page, user.email)
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    if scripts:
+        expect(page.get_by_role("button", name="Use a passkey or security key")).to_be_visible()
+    assert_accessible(page, "the code step of a user with a key")
+    steps.enter_login_code(page, app_code(secret))
+
+    steps.two_factor_section(page).get_by_role("link", name="Add a passkey").click()
+    scope = dialog_or_main(page, scripts)
+    steps.confirm_identity(scope, code=app_code(secret, seconds=30))
+    expect(scope.get_by_text("When you continue, your browser asks where")).to_be_visible()
+    assert_accessible(page, "the add a passkey dialog")
+    if scripts:
+        scope.get_by_role("button", name="Continue").click()
+        expect(scope.get_by_role("heading", name="Passkey added")).to_be_visible()
+        assert_accessible(page, "the passkey added dialog")
+        scope.get_by_role("link", name="Keep this name").click()
+        expect(page.get_by_role("dialog")).to_have_count(0)
+    else:
+        scope.get_by_role("link", name="Cancel").click()
+
+    # "Confirm it's you" was answered a moment ago: straight to the question.
+    steps.keys_list(page).get_by_role("link", name="Remove Blue key").click()
+    scope = dialog_or_main(page, scripts)
+    expect(scope.get_by_role("heading", name="Remove “Blue key”?")).to_be_visible()
+    assert_accessible(page, "the remove dialog")
+
+
 # --- Keyboard only -----------------------------------------------------------------------
 
 
@@ -278,6 +320,10 @@ def test_backup_codes_dialog_keeps_focus_until_codes_are_confirmed_stored(
     steps.confirm_identity(dialog, code=app_code(secret, seconds=30))
     dialog.get_by_role("button", name="Generate backup code").click()
     expect(dialog.get_by_role("list", name="Backup codes")).to_be_visible()
+    # Settled, as a person sees it: the new step's heading has the focus. (Escape pressed
+    # in the few milliseconds between the swap and the settle would be answered, and the
+    # settle would then move the focus to the heading.)
+    expect(dialog.get_by_role("heading", name="Your backup codes")).to_be_focused()
 
     # Escape before ticking the box does not lose the only copy of the codes: the
     # dialog stays, says why (in its live region) and puts the focus on the box.

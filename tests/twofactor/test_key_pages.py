@@ -117,7 +117,7 @@ def test_a_key_is_added_and_then_named(client, ann, log_in_with_sudo):
     assert response.status_code == 302
     assert response.url == f"/2fa/keys/{key.pk}/rename/?added=1"
     named = client.get(response.url).content.decode()
-    assert "Passkey added" in named and 'value="Security key"' in named
+    assert "Security key added" in named and 'value="Security key"' in named
     response = client.post(f"/2fa/keys/{key.pk}/rename/", {"name": "  Work   laptop "})
     assert response.status_code == 302
     key.refresh_from_db()

@@ -34,11 +34,8 @@
   // Passkey autofill on the login page waits in the background; the button's own
   // request must cancel it first (a browser runs one WebAuthn request at a time).
   var autofill = null;
-  // The autofill's options request while it is on its way: the button's own request
-  // waits for it, because both keep their challenge in one place in the session and the
-  // later one wins (the button's must be the one kept). Once the button is pressed,
-  // autofill does not start at all.
-  var autofillOptions = null;
+  // Once the button is pressed, autofill does not start (or go on) behind it: a browser
+  // that finds a conditional request waiting refuses the button's own.
   var pressed = false;
 
   function prepare(root) {
@@ -127,9 +124,7 @@
     say(form, "");
     button.disabled = true;
     button.classList.add("is-busy");
-    (autofillOptions || Promise.resolve())
-      .catch(function () { /* the autofill's failure is not the button's */ })
-      .then(function () { return options(form); })
+    options(form)
       .then(function (json) { return ask(form, json); })
       .then(function (credential) {
         if (!credential) { throw new DOMException("", "NotAllowedError"); }
@@ -146,20 +141,15 @@
       if (!available || pressed) { return; }
       var controller = new AbortController();
       autofill = controller;
-      autofillOptions = options(form);
-      return autofillOptions
+      return options(form)
         .then(function (json) {
-          autofillOptions = null;
           if (autofill !== controller) { throw new DOMException("", "AbortError"); }
           return ask(form, json, "conditional", controller.signal);
         })
         .then(function (credential) {
           if (credential && autofill === controller) { send(form, credential); }
         });
-    }).catch(function () {
-      autofillOptions = null;
-      /* autofill is a convenience: the button and the password stay */
-    });
+    }).catch(function () { /* autofill is a convenience: the button and the password stay */ });
   }
 
   document.addEventListener("click", function (event) {
