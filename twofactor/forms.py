@@ -9,6 +9,10 @@ from twofactor import otp, services
 from twofactor.models import CREDENTIAL_NAME_MAX_LENGTH
 from twofactor.user_model import AuthUser
 
+# A browser's answer to navigator.credentials.create()/get(), as JSON: a few kilobytes
+# (a credential id is at most 1023 bytes; an attestation "none" carries no certificates).
+WEBAUTHN_ANSWER_MAX_LENGTH = 64 * 1024
+
 
 def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     """What a user is told when a code is refused. Never says more than they need."""
@@ -145,16 +149,25 @@ class SudoForm(forms.Form):
         widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
 
+    # A passkey's or security key's answer (twofactor/webauthn.js), instead of the code.
+    credential = forms.CharField(
+        required=False, widget=forms.HiddenInput, max_length=WEBAUTHN_ANSWER_MAX_LENGTH
+    )
+
     def __init__(self, *args: Any, request: HttpRequest, needs_code: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request = request
         self.needs_code = needs_code
         if not needs_code:
             del self.fields["code"]
+            del self.fields["credential"]
         else:
-            self.fields["code"].required = True
+            # With a key's answer the code box may stay empty.
+            self.fields["code"].required = not (self.data.get("credential") or "").strip()
 
     def clean_code(self) -> str:
+        if not self.fields["code"].required and not self.cleaned_data["code"]:
+            return ""
         return app_or_backup_code(self.cleaned_data["code"])
 
     def clean(self) -> dict[str, Any]:
@@ -162,13 +175,15 @@ class SudoForm(forms.Form):
         if self.errors:
             return cleaned
         now = timezone.now()
+        key_answer = cleaned.get("credential") or None
         try:
             # Checks only: the proof is written to the session by the view
             # (decorators.sudo_required) once the form is valid.
             services.confirm_identity(
                 request=self.request,
                 password=cleaned["password"],
-                code=cleaned.get("code"),
+                code=None if key_answer else cleaned.get("code"),
+                key_answer=key_answer,
                 now=now,
             )
         except services.TooManyPasswordAttempts:
@@ -180,13 +195,11 @@ class SudoForm(forms.Form):
         except services.WrongPassword:
             self.add_error("password", "That password is not right.")
         except services.TwoFactorError as error:
-            self.add_error("code", code_error_message(error, now=now))
+            if key_answer:
+                self.add_error(None, key_error_message(error, now=now, adding=False))
+            else:
+                self.add_error("code", code_error_message(error, now=now))
         return cleaned
-
-
-# A browser's answer to navigator.credentials.create()/get(), as JSON: a few kilobytes
-# (a credential id is at most 1023 bytes; an attestation "none" carries no certificates).
-WEBAUTHN_ANSWER_MAX_LENGTH = 64 * 1024
 
 
 class WebAuthnAnswerForm(forms.Form):

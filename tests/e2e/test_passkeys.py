@@ -128,12 +128,14 @@ def test_passkey_added_then_signs_in_after_the_password_and_alone(
     expect(keys.get_by_role("listitem")).to_have_count(1)
     expect(keys.get_by_role("listitem").first).to_contain_text("Old laptop")
 
-    # Remove it: a new session since the passkey sign-in, so confirm it's you again
-    # (the app's next code went into adding the key: a backup code this time).
+    # Remove it: a new session since the passkey sign-in, so confirm it's you again,
+    # with the password and the passkey instead of a code.
     dialog = steps.open_dialog(
         page, True, keys.get_by_role("link", name="Remove Old laptop"), "Remove a passkey"
     )
-    steps.confirm_identity(dialog, code=backup_codes[0])
+    expect(dialog.get_by_text("Confirm it's you first.")).to_be_visible()
+    dialog.get_by_label("Password").fill(steps.PASSWORD)
+    dialog.get_by_role("button", name="Use a passkey or security key").click()
     expect(dialog.get_by_role("heading", name="Remove “Old laptop”?", level=1)).to_be_visible()
     dialog.get_by_role("button", name="Remove").click()
     expect(page.get_by_role("dialog")).to_have_count(0)

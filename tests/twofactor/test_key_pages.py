@@ -513,3 +513,58 @@ def test_one_key_answer_posted_at_once_at_the_code_step_logs_in_once(client, ann
     assert sum(1 for r in responses if r.status_code == 302) == 1
     # The copies were refused as stale, not counted as wrong keys (no false alarm).
     assert TOTPDevice.objects.get(user=ann).failure_count == 0
+
+
+# "Confirm it's you" with a key
+
+
+def test_confirm_its_you_takes_the_password_and_a_key(client, ann, with_key):
+    client.force_login(ann)
+    question = client.get(ADD_URL)
+    assert "or your password and then use your passkey or security key" in question.content.decode()
+    answer = with_key.get(page_options(question))
+    response = client.post(ADD_URL, {"sudo": "1", "password": PASSWORD, "credential": answer})
+    assert response.status_code == 302 and response.url == ADD_URL
+    assert services.has_recent_proof(request=_request_for(client, ann))
+
+
+def test_confirm_its_you_with_a_key_still_needs_the_password(client, ann, with_key):
+    client.force_login(ann)
+    answer = with_key.get(page_options(client.get(ADD_URL)))
+    response = client.post(ADD_URL, {"sudo": "1", "password": "wrong", "credential": answer})
+    assert "That password is not right." in response.content.decode()
+    assert not services.has_recent_proof(request=_request_for(client, ann))
+
+
+def test_a_login_steps_key_challenge_does_not_confirm_its_you(client, ann, with_key):
+    options = page_options(password_step(client, ann))  # bound to the pending login
+    client.post(CODE_URL, {"code": "000000"})  # not logged in yet: still at the code step
+    client.force_login(ann)
+    client.get(ADD_URL)
+    response = client.post(
+        ADD_URL, {"sudo": "1", "password": PASSWORD, "credential": with_key.get(options)}
+    )
+    assert response.status_code == 200
+    assert not services.has_recent_proof(request=_request_for(client, ann))
+
+
+def test_a_code_lock_does_not_keep_the_owner_from_confirming_with_a_key(
+    client, ann, with_key, wrong_code, user_with_totp
+):
+    password_step(client, ann)
+    for _ in range(services.MAX_FAILURES):
+        client.post(CODE_URL, {"code": wrong_code(user_with_totp[1])})
+    assert services.code_entry_locked_until(user=ann) is not None
+    client.force_login(ann)
+    answer = with_key.get(page_options(client.get(ADD_URL)))
+    response = client.post(ADD_URL, {"sudo": "1", "password": PASSWORD, "credential": answer})
+    assert response.status_code == 302
+
+
+def _request_for(client, user):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.user = user
+    request.session = client.session
+    return request

@@ -6,12 +6,15 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils import timezone
 
-from twofactor.services.errors import TooManyPasswordAttempts, WrongPassword
+from twofactor.services.errors import NotEnrolled, TooManyPasswordAttempts, WrongPassword
 from twofactor.services.status import is_two_factor_enabled
-from twofactor.services.verification import verify_code
+from twofactor.services.verification import verify_code, verify_key
+from twofactor.services.webauthn import begin_authentication
 
 SUDO_SESSION_KEY = "twofactor_sudo"
 SUDO_TTL = timedelta(minutes=10)
+# What a key's challenge for "confirm it's you" is bound to: not usable at a login step.
+SUDO_KEY_BINDING = "twofactor.sudo"
 
 # The `purpose` credential of authenticate() calls that are not a login (the
 # password of "confirm it's you"); backends ignore it, listeners of
@@ -43,10 +46,18 @@ def had_proof(*, request: HttpRequest) -> bool:
 
 
 def confirm_identity(
-    *, request: HttpRequest, password: str, code: str | None, now: datetime | None = None
+    *,
+    request: HttpRequest,
+    password: str,
+    code: str | None,
+    key_answer: str | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Check the password (and the code, with 2FA) of the logged-in user; writes nothing
-    to the session. Raises WrongPassword, or the code's exception when 2FA is active."""
+    """Check the password (and, with 2FA, the code or a key's answer to the challenge of
+    begin_sudo_key) of the logged-in user; writes nothing to the session but spends the
+    challenge. Raises WrongPassword, or the code's or key's exception when 2FA is active.
+    A key is checked even while code entry is locked (verify_key), so a stranger who
+    locked the codes cannot keep the owner from confirming it's them."""
     user = request.user
     # authenticate() rather than check_password(): the project's authentication
     # backends count and limit password guesses made here exactly like those at login.
@@ -59,8 +70,29 @@ def confirm_identity(
         if getattr(request, AUTHENTICATION_THROTTLED_ATTR, False):
             raise TooManyPasswordAttempts
         raise WrongPassword
-    if is_two_factor_enabled(user=user):
+    if not is_two_factor_enabled(user=user):
+        return
+    if key_answer:
+        verify_key(
+            user=user,
+            session=request.session,
+            bound_to=SUDO_KEY_BINDING,
+            response_json=key_answer,
+            now=now,
+        )
+    else:
         verify_code(user=user, code=code or "", now=now)
+
+
+def begin_sudo_key(*, request: HttpRequest) -> str:
+    """navigator.credentials.get() options for "confirm it's you" with a key ("" when the
+    user has none)."""
+    try:
+        return begin_authentication(
+            user=request.user, session=request.session, bound_to=SUDO_KEY_BINDING
+        )
+    except NotEnrolled:
+        return ""
 
 
 def start_sudo(*, request: HttpRequest, now: datetime | None = None) -> None:
