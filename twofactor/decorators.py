@@ -85,7 +85,11 @@ def sudo_required(*, title: str, cancel_url: CancelURL | None = None) -> Callabl
                 "pending": pending,
                 "expired": services.had_proof(request=request),
                 # A key instead of the code, where the user has one (a new challenge).
-                "key_options": services.begin_sudo_key(request=request) if needs_code else "",
+                "key_options": (
+                    services.begin_sudo_key(user=request.user, session=request.session)
+                    if needs_code
+                    else ""
+                ),
             }
             if cancel_url is not None:
                 context["done_url"] = cancel_url(request)

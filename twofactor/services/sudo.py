@@ -1,6 +1,8 @@
 """Sudo mode: "confirm it's you" (password, and a code with 2FA) lasts 10 minutes."""
 
+from collections.abc import MutableMapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
@@ -10,6 +12,7 @@ from twofactor.services.errors import NotEnrolled, TooManyPasswordAttempts, Wron
 from twofactor.services.status import is_two_factor_enabled
 from twofactor.services.verification import verify_code, verify_key
 from twofactor.services.webauthn import begin_authentication
+from twofactor.user_model import AuthUser
 
 SUDO_SESSION_KEY = "twofactor_sudo"
 SUDO_TTL = timedelta(minutes=10)
@@ -84,13 +87,11 @@ def confirm_identity(
         verify_code(user=user, code=code or "", now=now)
 
 
-def begin_sudo_key(*, request: HttpRequest) -> str:
+def begin_sudo_key(*, user: AuthUser, session: MutableMapping[str, Any]) -> str:
     """navigator.credentials.get() options for "confirm it's you" with a key ("" when the
     user has none)."""
     try:
-        return begin_authentication(
-            user=request.user, session=request.session, bound_to=SUDO_KEY_BINDING
-        )
+        return begin_authentication(user=user, session=session, bound_to=SUDO_KEY_BINDING)
     except NotEnrolled:
         return ""
 
