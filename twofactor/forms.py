@@ -229,7 +229,10 @@ class KeyNameForm(forms.Form):
     name = forms.CharField(
         label="Name",
         max_length=CREDENTIAL_NAME_MAX_LENGTH,
-        help_text="Something you will recognise, such as the device or password manager it is in.",
+        help_text=(
+            "Something you will recognise, such as the device or password manager it is in. "
+            "Up to 64 characters."
+        ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "size": 32}),
         error_messages={"required": "Give the key a name."},
     )

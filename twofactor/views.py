@@ -37,6 +37,10 @@ from twofactor.signals import Method
 
 # The posted field that carries a passkey's answer on the login page (and the code step).
 PASSKEY_ANSWER_FIELD = "credential"
+PASSKEY_REFUSED = (
+    "That passkey was not accepted. It may have been removed from your account. "
+    "Try again, or log in with your email and password."
+)
 
 
 class LoginView(auth_views.LoginView):
@@ -71,12 +75,13 @@ class LoginView(auth_views.LoginView):
             else:
                 return HttpResponseRedirect(self.get_success_url())
         # Whatever went wrong (an unknown key, another site's, a bad signature, a stale
-        # challenge): the same answer as a wrong password, so no key's existence shows.
+        # challenge): one answer, as a wrong password gets one, so no key's existence
+        # shows. Worded for someone who typed nothing: the usual cause is a passkey still
+        # on the device after it was removed here.
         form = self.get_form_class()(self.request)
-        refusal = form.error_messages["invalid_login"] % {
-            "username": form.username_field.verbose_name
-        }
-        return self.render_to_response(self.get_context_data(form=form, passkey_error=refusal))
+        return self.render_to_response(
+            self.get_context_data(form=form, passkey_error=PASSKEY_REFUSED)
+        )
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
         try:
@@ -174,7 +179,9 @@ def disable(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "confirm" in request.POST:
         services.disable_two_factor(user=request.user)
         messages.success(
-            request, "Two-factor authentication is off. Your backup codes were deleted."
+            request,
+            "Two-factor authentication is off. Your authenticator app, passkeys and security "
+            "keys and backup codes were removed.",
         )
         return done(request)
     status = services.get_status(user=request.user)
@@ -290,13 +297,18 @@ def login_code(request: HttpRequest) -> HttpResponse:
             _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
         next_url = services.safe_next_url(request, pending.next_url)
         return redirect(next_url or resolve_url(app_settings.DONE_URL))
+    key_options = _key_options(request, pending)
+    if key_options:
+        # The key button comes first: the code box does not take the focus (nor, on a
+        # phone, raise the keyboard over the button).
+        form.fields["code"].widget.attrs.pop("autofocus", None)
     context = {
         "form": form,
         "drift": drift,
         "lock_message": lock_message,
         "key_error": key_error,
         # The key comes first where the user has one: it cannot be phished.
-        "key_options": _key_options(request, pending),
+        "key_options": key_options,
     }
     return render_page(request, "twofactor/login_code.html", context)
 

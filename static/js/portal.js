@@ -92,6 +92,14 @@
       }
       var heading = dialog.querySelector("[data-focus-on-swap]");
       if (heading) { heading.focus(); }
+      // Whatever the new step is, the focus stays in the dialog (not on the page behind).
+      if (!dialog.contains(document.activeElement)) {
+        var target = dialog.querySelector("[autofocus]") || dialog.querySelector("h1");
+        if (target) {
+          if (target.tagName === "H1" && !target.hasAttribute("tabindex")) { target.setAttribute("tabindex", "-1"); }
+          target.focus({preventScroll: true});  // the step's top stays in view
+        }
+      }
       dialog.scrollTop = 0;
     }
   });

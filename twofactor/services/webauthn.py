@@ -165,15 +165,15 @@ def finish_registration(
     if len(verified.credential_id) > CREDENTIAL_ID_MAX_BYTES:
         raise InvalidWebAuthnResponse("credential id longer than WebAuthn allows")
     backup_eligible = verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE
-    name = (
-        clean_credential_name(name)
-        or name_for_aaguid(verified.aaguid)
+    name = clean_credential_name(name) or _unused_name(
+        user,
+        name_for_aaguid(verified.aaguid)
         or (
             DEFAULT_PASSKEY_NAME
             if backup_eligible
             or parsed.authenticator_attachment == AuthenticatorAttachment.PLATFORM
             else DEFAULT_SECURITY_KEY_NAME
-        )
+        ),
     )
     credential = WebAuthnCredential(
         user=user,
@@ -255,6 +255,10 @@ def finish_authentication(
         session, WEBAUTHN_AUTHENTICATION_SESSION_KEY, user=user, now=now, bound_to=bound_to
     )
     parsed = _parse_assertion(response_json)
+    if not constant_time_compare(_answered_challenge(parsed), challenge):
+        # Signed for an earlier challenge of this session (the page was opened again in
+        # another tab, which replaced it): stale, not a wrong key.
+        raise WebAuthnChallengeMissing
     # This user's key or nothing: another account's key gets the same answer as no key.
     credential = WebAuthnCredential.objects.with_raw_id(parsed.raw_id).filter(user=user).first()
     if credential is None:
@@ -344,11 +348,7 @@ def _signed_sign_in_challenge(
 ) -> bytes:
     """The challenge the answer signed, if this server issued it to this browser less than
     WEBAUTHN_CHALLENGE_TTL ago (the library then checks the answer really signed it)."""
-    try:
-        client_data = json.loads(parsed.response.client_data_json)
-        challenge = base64url_to_bytes(client_data["challenge"])
-    except (ValueError, TypeError, KeyError, RecursionError) as exc:
-        raise InvalidWebAuthnResponse("unreadable client data") from exc
+    challenge = _answered_challenge(parsed)
     body, mac = challenge[:-SIGN_IN_MAC_BYTES], challenge[-SIGN_IN_MAC_BYTES:]
     if len(body) != SIGN_IN_NONCE_BYTES + 8 or not constant_time_compare(
         mac, _sign_in_mac(body, binding)
@@ -359,6 +359,15 @@ def _signed_sign_in_challenge(
     if age > WEBAUTHN_CHALLENGE_TTL.total_seconds() or age < -1:
         raise WebAuthnChallengeExpired
     return challenge
+
+
+def _answered_challenge(parsed: AuthenticationCredential) -> bytes:
+    """The challenge the answer says it signed (the library checks that it really did)."""
+    try:
+        client_data = json.loads(parsed.response.client_data_json)
+        return base64url_to_bytes(client_data["challenge"])
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise InvalidWebAuthnResponse("unreadable client data") from exc
 
 
 def _spend_challenge(challenge: bytes, *, now: datetime) -> None:
@@ -483,6 +492,18 @@ def _take_challenge(
     raw = base64url_to_bytes(challenge)
     _spend_challenge(raw, now=now)
     return raw
+
+
+def _unused_name(user: AuthUser, name: str) -> str:
+    """`name`, or "`name` 2", "`name` 3"...: a default name the user's list does not have
+    yet, so two keys of one kind can be told apart (and named by their own buttons)."""
+    taken = set(WebAuthnCredential.objects.filter(user=user).values_list("name", flat=True))
+    number = 1
+    candidate = name
+    while candidate in taken:
+        number += 1
+        candidate = f"{name} {number}"
+    return candidate
 
 
 def _user_key(user: AuthUser | None) -> str:

@@ -21,7 +21,7 @@
   // ceremony says what that means for it and what to do instead.
   var NOT_ALLOWED = {
     register: "Nothing was saved or sent: the request was cancelled or timed out. Try again when you are ready.",
-    authenticate: "No passkey or security key was used: the request was cancelled or timed out. Try again, or enter a code instead.",
+    authenticate: "No passkey or security key was used: the request was cancelled or timed out, or this key is not registered to your account. Try again, or enter a code instead.",
     "sign-in": "No passkey was used: the request was cancelled or timed out, or this device has no passkey for this site. Try again, or log in with your email and password."
   };
   var MESSAGES = {
@@ -34,16 +34,23 @@
   // Passkey autofill on the login page waits in the background; the button's own
   // request must cancel it first (a browser runs one WebAuthn request at a time).
   var autofill = null;
+  var AUTOFILL_RENEW_MS = 4 * 60 * 1000;
   // Once the button is pressed, autofill does not start (or go on) behind it: a browser
   // that finds a conditional request waiting refuses the button's own.
   var pressed = false;
 
+  // Where WebAuthn works: the key buttons and what speaks of them ([data-webauthn-available])
+  // show, the "needs a browser with passkey support" notes go, and a button that was the
+  // primary way on without a key ([data-webauthn-demote]) yields that place to the key's.
   function prepare(root) {
     if (!supported) { return; }
-    (root || document).querySelectorAll("form[data-webauthn]").forEach(function (form) {
+    root = root || document;
+    root.querySelectorAll("form[data-webauthn]").forEach(function (form) {
       form.querySelectorAll("[data-webauthn-start]").forEach(function (b) { b.hidden = false; });
       form.querySelectorAll("[data-webauthn-unavailable]").forEach(function (p) { p.hidden = true; });
     });
+    root.querySelectorAll("[data-webauthn-available]").forEach(function (e) { e.hidden = false; });
+    root.querySelectorAll("[data-webauthn-demote]").forEach(function (b) { b.classList.remove("button-primary"); });
   }
 
   function say(form, text) {
@@ -108,7 +115,8 @@
   }
 
   function failed(form, button, error) {
-    if (button) { button.disabled = false; button.classList.remove("is-busy"); }
+    // Usable again, and where the focus was: a disabled button had dropped it to the page.
+    if (button) { button.disabled = false; button.classList.remove("is-busy"); button.focus(); }
     var text = FALLBACK;
     if (error && error.name === "NotAllowedError") {
       text = NOT_ALLOWED[form.dataset.webauthn] || FALLBACK;
@@ -141,6 +149,15 @@
       if (!available || pressed) { return; }
       var controller = new AbortController();
       autofill = controller;
+      // A challenge lasts 5 minutes: before it runs out, autofill starts again with a
+      // new one, so a passkey picked from the box on a page left open still signs in.
+      window.setTimeout(function () {
+        if (autofill === controller && !pressed) {
+          autofill = null;
+          controller.abort();
+          startAutofill();
+        }
+      }, AUTOFILL_RENEW_MS);
       return options(form)
         .then(function (json) {
           if (autofill !== controller) { throw new DOMException("", "AbortError"); }
