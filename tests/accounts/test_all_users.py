@@ -3,7 +3,6 @@
 import csv
 import io
 import re
-import secrets
 from datetime import timedelta
 
 import pyotp
@@ -18,10 +17,11 @@ from django.utils import timezone
 
 from accounts import user_list
 from tests.conftest import PASSWORD
+from tests.keys import add_keys
 from twofactor import queries as twofactor_queries
 from twofactor import services, signals
 from twofactor.bulk import activate_devices_for
-from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential, encode_credential_id
+from twofactor.models import BackupCode, TOTPDevice
 
 LIST_URL = "/accounts/users/"
 CSV_URL = "/accounts/users/export.csv"
@@ -88,16 +88,6 @@ def mix(make_user, enrolled, staff_user):
         enrolled(staff_user, at=now - timedelta(days=2))  # staff pages need the staff's 2FA
     users["staff"] = staff_user
     return users
-
-
-def add_keys(user, count: int) -> None:
-    for number in range(count):
-        WebAuthnCredential.objects.create(
-            user=user,
-            credential_id=encode_credential_id(secrets.token_bytes(16)),
-            public_key=b"\xa5\x01\x02\x03\x26",
-            name=f"Key {number + 1}",
-        )
 
 
 @pytest.fixture

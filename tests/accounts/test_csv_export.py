@@ -3,7 +3,6 @@
 
 import csv
 import io
-import secrets
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -12,7 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.user_list import spreadsheet_safe
-from twofactor.models import WebAuthnCredential, encode_credential_id
+from tests.keys import add_keys
+from twofactor.models import WebAuthnCredential
 
 CSV_URL = "/accounts/users/export.csv"
 
@@ -117,14 +117,6 @@ def test_defusing_is_idempotent(name):
 
 
 # --- The Methods column ------------------------------------------------------------------
-def add_keys(user, count: int) -> None:
-    for number in range(count):
-        WebAuthnCredential.objects.create(
-            user=user,
-            credential_id=encode_credential_id(secrets.token_bytes(16)),
-            public_key=b"\xa5\x01\x02\x03\x26",
-            name=f"Key {number + 1}",
-        )
 
 
 def methods_by_email(client, **params) -> dict[str, str]:

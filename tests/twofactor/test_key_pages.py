@@ -360,7 +360,7 @@ def test_a_cloned_key_is_refused_and_logged(client, ann, with_key, caplog):
     client.post(CODE_URL, {"credential": with_key.get(options, sign_count=10)})
     client.logout()
     options = page_options(password_step(client, ann))
-    with caplog.at_level("WARNING", logger="twofactor.services.verification"):
+    with caplog.at_level("WARNING", logger="twofactor.services.webauthn"):
         response = client.post(CODE_URL, {"credential": with_key.get(options, sign_count=3)})
     assert "_auth_user_id" not in client.session
     assert "not accepted" in response.content.decode()

@@ -1,23 +1,11 @@
 """twofactor.queries with passkeys and security keys: the status, the count of keys and
 the "Passkey or security key" filter, on any user queryset (no accounts code involved)."""
 
-import secrets
-
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.keys import add_keys
 from twofactor import queries
-from twofactor.models import WebAuthnCredential, encode_credential_id
-
-
-def add_keys(user, count: int) -> None:
-    for number in range(count):
-        WebAuthnCredential.objects.create(
-            user=user,
-            credential_id=encode_credential_id(secrets.token_bytes(16)),
-            public_key=b"\xa5\x01\x02\x03\x26",
-            name=f"Key {number + 1}",
-        )
 
 
 def annotated(email: str):

@@ -4,7 +4,8 @@ The user is NOT logged in between the steps: the session holds only who is half-
 in (under PENDING_LOGIN_SESSION_KEY), and only login() at the end makes them a user.
 """
 
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -160,15 +161,10 @@ def complete_pending_login(
     """Step 2: check the code for the pending user (from get_pending_login) and, if it
     is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
     now = now or timezone.now()
-    try:
+    with _void_if_two_factor_went_off(request):
         verification = verify_code(
             user=pending.user, code=code, now=now, device_id=pending.device_id
         )
-    except NotEnrolled:
-        # 2FA was switched off (a support reset) after the password step: that
-        # half-finished login is void; the user starts again from the password.
-        clear_pending_login(session=request.session)
-        raise PendingLoginMissing from None
     _log_in(request, pending.user, backend=pending.backend, method=verification.method)
     return verification
 
@@ -179,7 +175,7 @@ def complete_pending_login_with_key(
     """Step 2 with a passkey or security key: the browser's answer to the challenge that
     begin_authentication(bound_to=pending_login_binding(...)) issued for this pending login."""
     now = now or timezone.now()
-    try:
+    with _void_if_two_factor_went_off(request):
         verification = verify_key(
             user=pending.user,
             session=request.session,
@@ -188,11 +184,19 @@ def complete_pending_login_with_key(
             now=now,
             device_id=pending.device_id,
         )
+    _log_in(request, pending.user, backend=pending.backend, method=verification.method)
+    return verification
+
+
+@contextmanager
+def _void_if_two_factor_went_off(request: HttpRequest) -> Iterator[None]:
+    """2FA was switched off (a support reset) after the password step (NotEnrolled): that
+    half-finished login is void (PendingLoginMissing); the user starts again."""
+    try:
+        yield
     except NotEnrolled:
         clear_pending_login(session=request.session)
         raise PendingLoginMissing from None
-    _log_in(request, pending.user, backend=pending.backend, method=verification.method)
-    return verification
 
 
 def log_in_with_passkey(

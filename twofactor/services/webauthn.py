@@ -318,18 +318,10 @@ def finish_passkey_sign_in(
         return _check_assertion(
             parsed, credential, challenge=challenge, require_user_verification=True, now=now
         )
-    except SignCountRegressed as refused:
-        # A copy of a passkey that stands for both factors: said to its owner (the log,
-        # an e-mail) as at the code step, though no throttle counts here (nobody else
-        # can make a signature of this key to lock its owner out with).
-        logger.warning(
-            "Sign count went backwards for WebAuthn credential %s of user %s "
-            "(stored %s, received %s): passkey sign-in refused",
-            refused.credential_pk,
-            credential.user_id,
-            refused.stored,
-            refused.received,
-        )
+    except SignCountRegressed:
+        # A copy of a passkey that stands for both factors: said to its owner (the
+        # security log, an e-mail) as at the code step, though no throttle counts here
+        # (nobody else can make a signature of this key to lock its owner out with).
         user = credential.user
         signals.code_verification_failed.send(
             sender=type(user), user=user, method=Method.PASSKEY, outcome=Outcome.SIGN_COUNT
@@ -421,7 +413,7 @@ def _check_assertion(
     # WebAuthn's rule: once either count is non-zero the key counts, and each use must go
     # higher. Keys that never count (0 and 0, most synced passkeys) rely on the challenge.
     if (received or stored) and received <= stored:
-        raise SignCountRegressed(credential.pk, stored=stored, received=received)
+        raise _regressed(credential, stored=stored, received=received)
     with transaction.atomic():
         rows = WebAuthnCredential.objects.filter(pk=credential.pk)
         # Checked again by the UPDATE itself: of two answers with one count, one wins.
@@ -436,11 +428,26 @@ def _check_assertion(
             )
             if current is None:
                 raise UnknownCredential("the key was removed meanwhile")
-            raise SignCountRegressed(credential.pk, stored=current, received=received)
+            raise _regressed(credential, stored=current, received=received)
     credential.sign_count = received
     credential.last_used_at = now
     credential.backup_state = verified.credential_backed_up
     return credential
+
+
+def _regressed(credential: WebAuthnCredential, *, stored: int, received: int) -> SignCountRegressed:
+    """The refusal of a counting key that signed with a count it used before: a copy of the
+    key may exist. Said in the log here, once, for whoever investigates, whichever step
+    it happened at; the callers announce it to the owner."""
+    logger.warning(
+        "Sign count went backwards for WebAuthn credential %s of user %s "
+        "(stored %s, received %s): refused",
+        credential.pk,
+        credential.user_id,
+        stored,
+        received,
+    )
+    return SignCountRegressed(credential.pk, stored=stored, received=received)
 
 
 def _store_challenge(
