@@ -13,9 +13,10 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import login_throttle, notifications, security_log, sign_out
+from accounts import login_throttle, notifications, security_log, session_records, sign_out
 from accounts import signals as account_signals
 from accounts.models import (
     CLOSED_ACCOUNT_DOMAIN,
@@ -219,6 +220,37 @@ def close_account(*, user: User) -> None:
         sign_out.end_all_sessions(user=locked)
         user_id = locked.pk
         transaction.on_commit(lambda: delete_sessions_of.enqueue(user_id=user_id))
+
+
+def sign_out_sessions(*, user: User, request: HttpRequest, only: int | None = None) -> int:
+    """My profile: sign out one other session (`only`) or all others; how many ended.
+    All others also takes the trust of every other browser: it is what someone does
+    who fears a stranger is signed in, and the stranger may have trusted their own."""
+    current = session_records.current_record_id(request)
+    with transaction.atomic():
+        ended = session_records.end_sessions(user=user, keep=current, only=only)
+        if only is None:
+            twofactor_services.forget_trusted_browsers(
+                user=user,
+                announce=False,
+                keep=twofactor_services.current_browser_trust(request=request, user=user),
+            )
+        if ended:
+            detail = f"{ended} session{'s' if ended != 1 else ''}"
+            security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail=detail)
+    return ended
+
+
+def sign_out_everywhere_by_staff(*, user: User, actor: User, reason: str) -> None:
+    """Staff sign `user` out of every session (a stolen laptop): on every server at the
+    next request, with every trusted browser voided; recorded and e-mailed with the reason."""
+    with transaction.atomic():
+        session_records.end_sessions(user=user)
+        sign_out.end_all_sessions(user=user)
+        event = security_log.record_event(
+            user=user, kind=Kind.SESSIONS_ENDED_BY_STAFF, actor=actor, detail=reason
+        )
+        notifications.notify(user=user, event=event, extra={"reason": reason})
 
 
 def reset_password(*, user: User, password: str) -> None:

@@ -157,6 +157,24 @@ class ResetTwoFactorForm(forms.Form):
     )
 
 
+class EndSessionsForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason",
+        max_length=500,
+        help_text="For example: laptop stolen, reported by phone. "
+        "The reason is recorded and the user is told.",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Enter the reason for signing them out."},
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        # Words, not invisible characters: the user is told the reason.
+        if not any(character.isalnum() for character in reason):
+            raise forms.ValidationError("Enter the reason for signing them out.")
+        return reason
+
+
 # --- My profile ---------------------------------------------------------------------------
 class DetailsForm(forms.Form):
     name = forms.CharField(

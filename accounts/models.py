@@ -238,6 +238,15 @@ class SecurityEvent(models.Model):
         EMAIL_CHANGE_REQUESTED = "email_change_requested", "E-mail change requested"
         EMAIL_CHANGED = "email_changed", "E-mail address changed"
         ACCOUNT_CLOSED = "account_closed", "Account closed by its owner"
+        # The security policy (on the superuser's own log): the detail says what changed.
+        POLICY_CHANGED = "policy_changed", "Security policy changed"
+        # Trusted browsers ("Don't ask for a code on this browser"); a login that used
+        # one is a LOGIN whose detail says "trusted browser".
+        BROWSER_TRUSTED = "browser_trusted", "Browser trusted: no code asked there for a while"
+        TRUSTED_BROWSERS_REMOVED = "trusted_browsers_removed", "Trusted browsers removed"
+        # Sessions (My profile's list, or staff): the detail says which or why.
+        SESSIONS_ENDED = "sessions_ended", "Signed out of other sessions"
+        SESSIONS_ENDED_BY_STAFF = "sessions_ended_by_staff", "Signed out by staff"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -283,7 +292,7 @@ class SecurityEvent(models.Model):
         label = self.get_kind_display()
         if not self.detail:
             return label
-        if self.kind == self.Kind.TWO_FACTOR_RESET:
+        if self.kind in (self.Kind.TWO_FACTOR_RESET, self.Kind.SESSIONS_ENDED_BY_STAFF):
             return f"{label}: {self.detail}"
         return f"{label} ({self.detail})"
 
@@ -345,3 +354,51 @@ class DeviceToken(models.Model):
 
     def __str__(self) -> str:
         return f"Device token ({self.created_at:%Y-%m-%d})"
+
+
+class UserSessionQuerySet(models.QuerySet["UserSession"]):
+    def open(self) -> "UserSessionQuerySet":
+        return self.filter(ended_at__isnull=True)
+
+
+class UserSession(models.Model):
+    """One logged-in session as its user sees it on My profile: browser, IP, last activity.
+
+    Django's session table holds the session itself (and is not indexed by user);
+    this record is found from the session (its id is kept in the session data) and
+    from the user. A session whose record is ended (or gone) is logged out at its
+    next request, on any app server (accounts.session_records). `auth_tag` follows
+    the user's session auth hash: a session whose password or "sign out everywhere"
+    generation is stale is dead to Django, and so left out of the list.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="session_records"
+    )
+    auth_tag = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_activity = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = UserSessionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_activity", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["user", "-last_activity"],
+                name="accounts_session_open_idx",
+                condition=models.Q(ended_at__isnull=True),
+            ),
+            models.Index(fields=["last_activity"], name="accounts_session_age_idx"),
+        ]
+
+    def __str__(self) -> str:
+        state = "ended" if self.ended_at else "open"
+        return f"Session of user {self.user_id} ({state})"
+
+    @property
+    def browser(self) -> str:
+        return describe_origin(self.user_agent, self.ip)

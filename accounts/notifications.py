@@ -39,6 +39,9 @@ TEMPLATES: dict[str, str] = {
     Kind.PASSWORD_RESET: "password_changed",
     Kind.NAME_CHANGED: "name_changed",
     Kind.EMAIL_CHANGED: "email_changed",
+    Kind.SESSIONS_ENDED_BY_STAFF: "sessions_ended_by_staff",
+    Kind.POLICY_CHANGED: "policy_changed",
+    Kind.BROWSER_TRUSTED: "browser_trusted",
 }
 # Not a kind of its own: a refused key (CODE_FAILED) whose signature counter went
 # backwards. Other refusals send no mail; this one may mean a copied key.

@@ -15,18 +15,25 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import Signal
 from django.http import HttpRequest
 
-from accounts import device_cookies, notifications, security_log, sign_out, user_list
+from accounts import (
+    device_cookies,
+    notifications,
+    security_log,
+    session_records,
+    sign_out,
+    user_list,
+)
 from accounts import signals as accounts_signals
 from accounts.middleware import current_origin, origin_from_request
 from accounts.models import SecurityEvent, User, normalize_email_address
 from twofactor import services as twofactor_services
 from twofactor import signals as twofactor_signals
-from twofactor.models import WebAuthnCredential
+from twofactor.models import TrustedBrowser, WebAuthnCredential
 from twofactor.signals import Method, Outcome
 
 Kind = SecurityEvent.Kind
@@ -128,6 +135,29 @@ def on_webauthn_credential_removed(
     user_list.forget_counts()
 
 
+# --- twofactor: the security policy and trusted browsers -------------------------------
+def on_policy_changed(sender: type, *, user: User, changes: list[str], **kwargs: Any) -> None:
+    # On the log of the superuser who changed it (the actor is themselves).
+    event = security_log.record_event(
+        user=user, kind=Kind.POLICY_CHANGED, detail="; ".join(changes)
+    )
+    notifications.notify(user=user, event=event)
+    user_list.forget_counts()  # who is past their deadline may have changed
+
+
+def on_trusted_browser_added(
+    sender: type, *, user: User, browser: TrustedBrowser, **kwargs: Any
+) -> None:
+    days = max(1, round((browser.expires_at - browser.created_at).total_seconds() / 86400))
+    event = security_log.record_event(user=user, kind=Kind.BROWSER_TRUSTED, detail=f"{days} days")
+    # A stranger who got past the code would want exactly this: the owner hears of it.
+    notifications.notify(user=user, event=event, extra={"days": days})
+
+
+def on_trusted_browsers_removed(sender: type, *, user: User, count: int, **kwargs: Any) -> None:
+    security_log.record_event(user=user, kind=Kind.TRUSTED_BROWSERS_REMOVED, detail=str(count))
+
+
 # --- Django's auth signals: logins ------------------------------------------------------
 def on_user_logged_in(
     sender: type, *, request: HttpRequest | None, user: User, **kwargs: Any
@@ -146,9 +176,17 @@ def on_user_logged_in(
         user=user, kind=Kind.LOGIN, detail=security_log.login_detail(method), origin=origin
     )
     # A completed login (after the code, for 2FA users): this browser is now known
-    # to the password lock.
+    # to the password lock, and the session is in the user's list of sessions.
     if request is not None:
         device_cookies.remember_login(request, email=user.get_username())
+        session_records.start_record(request, user)
+
+
+def on_user_logged_out(
+    sender: type, *, request: HttpRequest | None, user: User | None, **kwargs: Any
+) -> None:
+    if request is not None and user is not None:
+        session_records.end_record(request)
 
 
 def on_user_login_failed(
@@ -208,6 +246,8 @@ def on_user_saved(
     )
     # "If this was not you...": a changed password is the first thing an intruder does.
     notifications.notify(user=instance, event=event)
+    # Trust was given under the old password (its fingerprint is void now anyway).
+    twofactor_services.forget_trusted_browsers(user=instance, announce=False)
 
 
 def on_user_deleted(sender: type, **kwargs: Any) -> None:
@@ -217,6 +257,7 @@ def on_user_deleted(sender: type, **kwargs: Any) -> None:
 def on_password_reset(sender: type, *, user: User, **kwargs: Any) -> None:
     event = security_log.record_event(user=user, kind=Kind.PASSWORD_RESET)
     notifications.notify(user=user, event=event)
+    twofactor_services.forget_trusted_browsers(user=user, announce=False)
 
 
 def connect() -> None:
@@ -232,7 +273,11 @@ def connect() -> None:
         (twofactor_signals.account_locked, on_account_locked),
         (twofactor_signals.webauthn_credential_added, on_webauthn_credential_added),
         (twofactor_signals.webauthn_credential_removed, on_webauthn_credential_removed),
+        (twofactor_signals.policy_changed, on_policy_changed),
+        (twofactor_signals.trusted_browser_added, on_trusted_browser_added),
+        (twofactor_signals.trusted_browsers_removed, on_trusted_browsers_removed),
         (user_logged_in, on_user_logged_in),
+        (user_logged_out, on_user_logged_out),
         (user_login_failed, on_user_login_failed),
         (accounts_signals.password_reset, on_password_reset),
     ]

@@ -7,18 +7,22 @@ without a list of sessions to search (database sessions are not indexed by user)
 """
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F
 
 from accounts import device_cookies
+from accounts.models import User
+from twofactor import services as twofactor_services
 
 
-def end_all_sessions(*, user: AbstractBaseUser, forget_browsers: bool = True) -> None:
-    """Every session of `user` ends; with forget_browsers, no browser is "known" to the
-    password lock any more either (its device cookie is revoked)."""
+def end_all_sessions(*, user: User, forget_browsers: bool = True) -> None:
+    """Every session of `user` ends (and so drops out of their list of sessions, whose
+    records follow the session auth hash), and every browser they trusted asks for a
+    code again; with forget_browsers, no browser is "known" to the password lock any
+    more either (its device cookie is revoked)."""
     get_user_model()._default_manager.filter(pk=user.pk).update(
         session_generation=F("session_generation") + 1
     )
+    twofactor_services.forget_trusted_browsers(user=user, announce=False)
     if forget_browsers:
         device_cookies.revoke_all(email=user.get_username())
     user.refresh_from_db(fields=["session_generation"])

@@ -126,7 +126,7 @@ def export_users_csv(request: AuthenticatedHttpRequest) -> HttpResponse | Stream
     return response
 
 
-def _list_url(request: HttpRequest) -> str:
+def list_url(request: HttpRequest) -> str:
     """Where to go back to: the list as the staff user left it (filter, page), if safe."""
     url = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}) and url.startswith(
@@ -139,10 +139,10 @@ def _list_url(request: HttpRequest) -> str:
 @staff_required(RESET_PERMISSION)
 # Removing someone's second factor is as sensitive as removing your own: a
 # hijacked staff session must not be enough, so staff confirm it is them.
-@sudo_view(title="Reset 2FA", cancel_url=_list_url)
+@sudo_view(title="Reset 2FA", cancel_url=list_url)
 def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
-    back = _list_url(request)
+    back = list_url(request)
     context = {"target": target, "back": back}
     refusal = twofactor_services.reset_refusal(user=target, actor=request.user)
     if refusal is not None:
@@ -151,7 +151,7 @@ def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         return render(request, "accounts/reset_two_factor.html", context, status=status)
     if not twofactor_services.is_two_factor_enabled(user=target):
         messages.info(request, f"{target.email} does not have two-factor authentication on.")
-        return _back(request, back)
+        return back_to_list(request, back)
     form = ResetTwoFactorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -166,11 +166,11 @@ def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
                 f"Two-factor authentication is reset for {target.email}. "
                 "They can now log in with their password alone.",
             )
-            return _back(request, back)
+            return back_to_list(request, back)
     context["form"] = form
     return render(request, "accounts/reset_two_factor.html", context)
 
 
-def _back(request: HtmxHttpRequest, url: str) -> HttpResponse:
+def back_to_list(request: HtmxHttpRequest, url: str) -> HttpResponse:
     # A full reload for htmx, so the table and the message both refresh.
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)

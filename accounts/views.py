@@ -11,7 +11,14 @@ from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 
-from accounts import account_changes, device_cookies, login_throttle, security_log, tasks
+from accounts import (
+    account_changes,
+    device_cookies,
+    login_throttle,
+    security_log,
+    session_records,
+    tasks,
+)
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import normalize_email_address
@@ -61,11 +68,22 @@ class LogoutView(auth_views.LogoutView):
 @login_required
 @never_cache
 def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
-    status = twofactor_services.get_status(user=request.user)
+    user = request.user
+    status = twofactor_services.get_status(user=user)
+    policy = twofactor_services.get_policy()
+    trusted = twofactor_services.list_trusted_browsers(user=user) if status.active else []
+    this_trust = twofactor_services.current_browser_trust(request=request, user=user)
     context = {
         "two_factor": status,
-        "keys": twofactor_services.list_credentials(user=request.user) if status.keys else [],
-        "security_events": security_log.recent_events(user=request.user),
+        "two_factor_required": twofactor_services.is_two_factor_required(user=user, policy=policy),
+        "keys": twofactor_services.list_credentials(user=user) if status.keys else [],
+        "trust_offered": policy.allow_trusted_browsers,
+        "trusted_browsers": [(browser, browser.pk == this_trust) for browser in trusted],
+        "sessions": session_records.describe(
+            session_records.open_sessions(user=user),
+            current=session_records.current_record_id(request),
+        ),
+        "security_events": security_log.recent_events(user=user),
     }
     return render(request, "accounts/profile.html", context)
 

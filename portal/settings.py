@@ -189,6 +189,10 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # After HtmxMiddleware (it reads request.htmx): a lapsed session is a page change.
     "portal.htmx.HtmxLoginRedirectMiddleware",
+    # A session ended from another browser (or by staff) is logged out here, on any server.
+    "accounts.session_records.SessionRecordMiddleware",
+    # The security policy: past their deadline, a user without 2FA reaches only setup.
+    "twofactor.middleware.TwoFactorPolicyMiddleware",
     # Gives a browser that completed a login its device cookie (accounts.device_cookies).
     "accounts.device_cookies.DeviceCookieMiddleware",
 ]
@@ -207,6 +211,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.product",
+                "twofactor.context_processors.two_factor_policy",
+                "accounts.context_processors.staff_rights",
             ],
         },
     },
@@ -380,6 +386,17 @@ TWOFACTOR_WEBAUTHN_ORIGINS = env.list(
         else [f"https://{TWOFACTOR_WEBAUTHN_RP_ID}"]
     ),
 )
+# "Don't ask for a code on this browser": days (the security policy can switch it off).
+TWOFACTOR_TRUSTED_BROWSER_DAYS = env.int("TWOFACTOR_TRUSTED_BROWSER_DAYS", default=30)
+# The address a trusted browser is recorded with: the portal's own reading of the proxies.
+TWOFACTOR_CLIENT_IP = "portal.client_ip.client_ip"
+# Past the 2FA deadline of the security policy, these stay open besides setup: logging
+# out, and closing the account (someone may rather leave than set up 2FA).
+TWOFACTOR_POLICY_EXEMPT_URLS = [
+    "accounts:logout",
+    "accounts:close_account",
+    "accounts:account_closed",
+]
 
 # --- I18N / time -----------------------------------------------------------
 LANGUAGE_CODE = "en-us"

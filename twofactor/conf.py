@@ -63,5 +63,39 @@ class AppSettings:
         added. Default: TWOFACTOR_ISSUER."""
         return getattr(settings, "TWOFACTOR_WEBAUTHN_RP_NAME", self.ISSUER)
 
+    @property
+    def TRUSTED_BROWSER_DAYS(self) -> int:
+        """TWOFACTOR_TRUSTED_BROWSER_DAYS: how long "Don't ask for a code on this browser"
+        lasts. Default: 30."""
+        return int(getattr(settings, "TWOFACTOR_TRUSTED_BROWSER_DAYS", 30))
+
+    @property
+    def TRUSTED_BROWSER_COOKIE_NAME(self) -> str:
+        """TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME: the cookie holding a trusted browser's
+        tokens. Default: "__Host-twofactor_trusted" (the prefix makes browsers keep it only
+        if it is Secure, for the whole site and no other host: it is always sent so)."""
+        return getattr(
+            settings, "TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME", "__Host-twofactor_trusted"
+        )
+
+    @property
+    def CLIENT_IP(self) -> str:
+        """TWOFACTOR_CLIENT_IP: dotted path of a function(request) -> the client's IP address,
+        for the record of a trusted browser (a project behind a proxy names its own).
+        Default: "" (REMOTE_ADDR)."""
+        return getattr(settings, "TWOFACTOR_CLIENT_IP", "")
+
+    @property
+    def POLICY_EXEMPT_URLS(self) -> list[str]:
+        """TWOFACTOR_POLICY_EXEMPT_URLS: URL names or paths a user past their 2FA deadline
+        may still open besides setup (logging out, say). Default: none."""
+        return list(getattr(settings, "TWOFACTOR_POLICY_EXEMPT_URLS", []))
+
+    @property
+    def SETUP_URL(self) -> str:
+        """TWOFACTOR_SETUP_URL: where a user past their 2FA deadline is sent (a URL name or a
+        path): a page that offers Enable 2FA. Default: "twofactor:enable"."""
+        return getattr(settings, "TWOFACTOR_SETUP_URL", "twofactor:enable")
+
 
 app_settings = AppSettings()

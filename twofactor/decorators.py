@@ -131,15 +131,32 @@ def sudo_view(
     methods: Sequence[str] = ("GET", "POST"),
     secret_fields: Sequence[str] = (),
     cancel_url: CancelURL | None = None,
+    refusal: Callable[[HttpRequest], HttpResponse | None] | None = None,
 ) -> Callable[[View], View]:
-    """login_required, auth_view, the methods, the 2FA state (if given), sudo_required."""
+    """login_required, auth_view, the methods, the 2FA state (if given), `refusal` (if
+    given: an answer for an action the user may not take, before any password is
+    asked for; None to go on), sudo_required."""
 
     def decorator(view: View) -> View:
         guarded = sudo_required(title=title, cancel_url=cancel_url)(view)
+        if refusal is not None:
+            guarded = _refused_by(refusal)(guarded)
         if two_factor_active is not None:
             guarded = two_factor_state_required(active=two_factor_active)(guarded)
         guarded = require_http_methods(list(methods))(guarded)
         return login_required(auth_view(guarded, secret_fields=secret_fields))
+
+    return decorator
+
+
+def _refused_by(refusal: Callable[[HttpRequest], HttpResponse | None]) -> Callable[[View], View]:
+    def decorator(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: AuthenticatedHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            answer = refusal(request)
+            return answer if answer is not None else view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]  # wraps(): as in sudo_required
 
     return decorator
 

@@ -256,3 +256,36 @@ def key_error_message(error: services.TwoFactorError, *, now: datetime, adding: 
     if adding:
         return "Your passkey or security key could not be added. Try again."
     return "That passkey or security key was not accepted. Try again, or enter a code instead."
+
+
+class PolicyForm(forms.Form):
+    """The security policy's settings, as a superuser changes them."""
+
+    require_for_staff = forms.BooleanField(
+        label="Require two-factor authentication for staff",
+        required=False,
+        help_text="Staff pages always need 2FA; this also makes staff set it up and keep it on.",
+    )
+    require_for_everyone = forms.BooleanField(
+        label="Require two-factor authentication for every user",
+        required=False,
+        help_text="Customers too: each must set it up by their deadline.",
+    )
+    grace_period_days = forms.IntegerField(
+        label="Grace period (days)",
+        min_value=0,
+        max_value=services.MAX_GRACE_PERIOD_DAYS,
+        help_text=(
+            "From each user's first login under the requirement. Until then they are reminded; "
+            "after it, they must set up 2FA before anything else. 0: at once."
+        ),
+        error_messages={"required": "Enter a number of days (0 for none)."},
+    )
+    allow_trusted_browsers = forms.BooleanField(
+        label="Let users trust a browser",
+        required=False,
+        help_text=(
+            "“Don't ask for a code on this browser” at login. Turning this off removes "
+            "every trusted browser."
+        ),
+    )

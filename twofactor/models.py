@@ -1,5 +1,6 @@
 import base64
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -197,3 +198,100 @@ def two_factor_active_q(user_ref: str = "pk") -> Exists:
     For annotating or filtering any user queryset in one indexed query.
     """
     return Exists(TOTPDevice.objects.confirmed().filter(user=OuterRef(user_ref)))
+
+
+class TwoFactorPolicy(models.Model):
+    """Who must have two-factor authentication, and what a browser may remember: one row.
+
+    Read with TwoFactorPolicy.current() (the row is made with the defaults on first use),
+    changed only through services.update_policy (audited, superusers). The defaults are
+    the safe ones for a portal whose staff can read every customer's account: 2FA
+    required for staff, optional for customers.
+    """
+
+    require_for_staff = models.BooleanField("Require 2FA for staff", default=True, db_default=True)
+    require_for_everyone = models.BooleanField(
+        "Require 2FA for every user", default=False, db_default=False
+    )
+    # 0: setup is forced at the first sign-in under the requirement.
+    grace_period_days = models.PositiveSmallIntegerField(
+        "Grace period (days)", default=7, db_default=7
+    )
+    allow_trusted_browsers = models.BooleanField(
+        "Let users trust a browser", default=True, db_default=True
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "two-factor policy"
+        verbose_name_plural = "two-factor policy"
+
+    def __str__(self) -> str:
+        return "Two-factor policy"
+
+    @classmethod
+    def current(cls) -> "TwoFactorPolicy":
+        policy, _ = cls.objects.get_or_create(pk=1)
+        return policy
+
+    def applies_to(self, user: Any) -> bool:
+        """Does the requirement cover `user` (whether or not their 2FA is on)?"""
+        if self.require_for_everyone:
+            return True
+        is_staff = getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
+        return self.require_for_staff and is_staff
+
+
+class PolicyDeadline(models.Model):
+    """When a user's 2FA deadline started: the first time the requirement applied to them
+    and they were seen without 2FA (as GitLab's grace period does: it starts at the first
+    sign-in under the rule, not when a superuser ticked a box while the user was away).
+    Kept once made, so switching the policy off and on again gives no new grace."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="two_factor_deadline"
+    )
+    required_since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"2FA required of user {self.user_id} since {self.required_since:%Y-%m-%d}"
+
+
+class TrustedBrowserQuerySet(models.QuerySet["TrustedBrowser"]):
+    def valid(self, *, now: datetime) -> "TrustedBrowserQuerySet":
+        return self.filter(expires_at__gt=now)
+
+
+class TrustedBrowser(models.Model):
+    """A browser whose owner said "Don't ask for a code on this browser": it skips the code
+    step after the password (never the password) until expires_at.
+
+    The browser holds a random token in a cookie; the server keeps only its SHA-256
+    (the token is 256 random bits, so a fast hash is enough: nothing to brute-force)
+    and a fingerprint of the account's password, sessions and second factor, so a
+    password change or reset, "sign out everywhere" or a new second factor void the
+    trust even where no code path deleted the row.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trusted_browsers"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    fingerprint = models.CharField(max_length=64)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = TrustedBrowserQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "expires_at"], name="twofactor_trusted_user_idx")]
+
+    def __str__(self) -> str:
+        return f"Trusted browser of user {self.user_id} (until {self.expires_at:%Y-%m-%d})"

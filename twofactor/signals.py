@@ -36,6 +36,14 @@ webauthn_credential_removed   in     credential (the WebAuthnCredential, already
                                      deleted): the user removed one of their keys
                                      (turning 2FA off or a reset removes every key
                                      and is announced by its own signal instead)
+policy_changed                in     changes (list of words: "grace period: 7 days"),
+                                     policy (the TwoFactorPolicy); `user` is the
+                                     superuser who changed it
+trusted_browser_added         in     browser (the new TrustedBrowser): the user ticked
+                                     "Don't ask for a code on this browser"
+trusted_browsers_removed      in     count: the user removed one or all (the removals
+                                     that come with Disable 2FA, a reset or new backup
+                                     codes are not announced again)
 ============================  =====  ==============================================
 """
 
@@ -52,6 +60,8 @@ class Method(models.TextChoices):
     WEBAUTHN = "webauthn", "passkey or security key"
     # Signed in with a passkey alone (user verification: both factors in one).
     PASSKEY = "passkey", "passkey, without a password"
+    # No code asked: this browser was trusted at an earlier login with a second factor.
+    TRUSTED_BROWSER = "trusted_browser", "trusted browser, no code asked"
 
 
 class Outcome(models.TextChoices):
@@ -76,3 +86,6 @@ account_locked = Signal()
 two_factor_login = Signal()
 webauthn_credential_added = Signal()
 webauthn_credential_removed = Signal()
+policy_changed = Signal()
+trusted_browser_added = Signal()
+trusted_browsers_removed = Signal()

@@ -37,6 +37,8 @@ from twofactor.signals import Method
 
 # The posted field that carries a passkey's answer on the login page (and the code step).
 PASSKEY_ANSWER_FIELD = "credential"
+# The code step's "Don't ask for a code on this browser" box (with a code or a key).
+REMEMBER_BROWSER_FIELD = "remember_browser"
 PASSKEY_REFUSED = (
     "That passkey was not accepted. It may have been removed from your account. "
     "Try again, or log in with your email and password."
@@ -84,14 +86,18 @@ class LoginView(auth_views.LoginView):
         )
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
+        user = form.get_user()
         try:
             services.begin_pending_login(
-                request=self.request, user=form.get_user(), next_url=self.get_redirect_url()
+                request=self.request, user=user, next_url=self.get_redirect_url()
             )
         except services.NotEnrolled:
             # No second factor: a half-finished login of someone else here ends now.
             services.clear_pending_login(session=self.request.session)
             return super().form_valid(form)
+        # The password was right; a browser the user trusted skips only the code.
+        if services.log_in_trusted_browser(request=self.request, user=user):
+            return HttpResponseRedirect(self.get_success_url())
         return redirect("twofactor:login_code")
 
     def get_form(self, form_class: Any = None) -> AuthenticationForm:
@@ -174,10 +180,27 @@ def _enable_context(request: HttpRequest, form: EnableForm, device: TOTPDevice) 
     }
 
 
-@sudo_view(title="Disable 2FA", two_factor_active=True)
+def _disable_refusal(request: HttpRequest) -> HttpResponse | None:
+    """Under the security policy's requirement, Disable 2FA is explained, not offered."""
+    if not request.user.is_authenticated or not services.is_two_factor_required(user=request.user):
+        return None
+    context = {"required_for": _required_for(request.user)}
+    status = 200 if getattr(request, "htmx", False) else 403  # htmx 2 swaps no 403
+    return render_page(request, "twofactor/disable_refused.html", context, status=status)
+
+
+def _required_for(user: Any) -> str:
+    """Whom the policy's requirement covers, in words, as it covers `user`."""
+    return "every account" if services.get_policy().require_for_everyone else "staff accounts"
+
+
+@sudo_view(title="Disable 2FA", two_factor_active=True, refusal=_disable_refusal)
 def disable(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "confirm" in request.POST:
-        services.disable_two_factor(user=request.user)
+        try:
+            services.disable_two_factor(user=request.user)
+        except services.TwoFactorRequired:  # the policy changed while the dialog was open
+            return _disable_refusal(request) or done(request)
         messages.success(
             request,
             "Two-factor authentication is off. Your authenticator app, passkeys and security "
@@ -296,7 +319,10 @@ def login_code(request: HttpRequest) -> HttpResponse:
         if verification.method == Method.BACKUP:
             _warn_about_backup_codes(request, verification.remaining_backup_codes or 0)
         next_url = services.safe_next_url(request, pending.next_url)
-        return redirect(next_url or resolve_url(app_settings.DONE_URL))
+        response = redirect(next_url or resolve_url(app_settings.DONE_URL))
+        if request.POST.get(REMEMBER_BROWSER_FIELD) and services.is_trust_offered():
+            services.trust_browser(request=request, response=response, user=pending.user, now=now)
+        return response
     key_options = _key_options(request, pending)
     if key_options:
         # The key button comes first: the code box does not take the focus (nor, on a
@@ -309,6 +335,9 @@ def login_code(request: HttpRequest) -> HttpResponse:
         "key_error": key_error,
         # The key comes first where the user has one: it cannot be phished.
         "key_options": key_options,
+        "remember_field": REMEMBER_BROWSER_FIELD,
+        "remember_checked": bool(request.POST.get(REMEMBER_BROWSER_FIELD)),
+        "trust_days": app_settings.TRUSTED_BROWSER_DAYS if services.is_trust_offered() else 0,
     }
     return render_page(request, "twofactor/login_code.html", context)
 

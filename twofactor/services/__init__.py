@@ -9,6 +9,10 @@
 - sudo:          "confirm it's you" (needs the request)
 - webauthn:      passkeys and security keys: the ceremonies (adding one, proving one)
 - keys:          a user's passkeys and security keys: listing, naming, removing
+- policy:        who must have 2FA, by when (the security policy)
+- trusted_browsers: "Don't ask for a code on this browser"
+- policy:        who must have 2FA, and by when (the security policy)
+- trusted_browsers: "Don't ask for a code on this browser"
 - errors:        the refusals all of them raise; views turn them into messages
 
 Callers import from here (`from twofactor import services`); the modules are
@@ -50,6 +54,7 @@ from twofactor.services.errors import (
     SignCountRegressed,
     TooManyPasswordAttempts,
     TwoFactorError,
+    TwoFactorRequired,
     UnknownCredential,
     WebAuthnChallengeExpired,
     WebAuthnChallengeMissing,
@@ -74,11 +79,21 @@ from twofactor.services.pending_login import (
     complete_pending_login_with_key,
     get_pending_login,
     is_session_verified,
+    log_in_trusted_browser,
     log_in_with_passkey,
     mark_session_verified,
     pending_login_binding,
     safe_next_url,
     verified_method,
+)
+from twofactor.services.policy import (
+    MAX_GRACE_PERIOD_DAYS,
+    POLICY_FIELDS,
+    Requirement,
+    get_policy,
+    is_two_factor_required,
+    two_factor_requirement,
+    update_policy,
 )
 from twofactor.services.reset import reset_refusal, reset_two_factor
 from twofactor.services.status import (
@@ -99,6 +114,15 @@ from twofactor.services.sudo import (
     had_proof,
     has_recent_proof,
     start_sudo,
+)
+from twofactor.services.trusted_browsers import (
+    current_browser_trust,
+    find_trusted_browser,
+    forget_trusted_browsers,
+    is_trust_offered,
+    list_trusted_browsers,
+    remove_trusted_browser,
+    trust_browser,
 )
 from twofactor.services.verification import (
     FIRST_LOCK,
@@ -124,6 +148,22 @@ from twofactor.services.webauthn import (
 )
 
 __all__ = [
+    "MAX_GRACE_PERIOD_DAYS",
+    "TwoFactorRequired",
+    "POLICY_FIELDS",
+    "Requirement",
+    "get_policy",
+    "is_two_factor_required",
+    "two_factor_requirement",
+    "update_policy",
+    "current_browser_trust",
+    "find_trusted_browser",
+    "forget_trusted_browsers",
+    "is_trust_offered",
+    "list_trusted_browsers",
+    "remove_trusted_browser",
+    "trust_browser",
+    "log_in_trusted_browser",
     "AUTHENTICATION_THROTTLED_ATTR",
     "AccountLocked",
     "AlreadyEnabled",

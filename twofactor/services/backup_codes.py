@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from twofactor import crypto, otp, signals
-from twofactor.models import BackupCode, TOTPDevice
+from twofactor.models import BackupCode, TOTPDevice, TrustedBrowser
 from twofactor.services.errors import NotEnrolled
 from twofactor.user_model import AuthUser
 
@@ -51,6 +51,9 @@ def _regenerate(*, user: AuthUser, at_enrollment: bool) -> tuple[list[str], str]
         BackupCode.objects.filter(user=user).delete()
         rows = [BackupCode(user=user, code_hash=otp.hash_backup_code(c, salt=salt)) for c in codes]
         BackupCode.objects.bulk_create(rows)
+        # New codes are what a user makes who fears the old ones were seen: whoever
+        # saw them may have trusted a browser of their own too.
+        TrustedBrowser.objects.filter(user=user).delete()
         signals.backup_codes_generated.send(
             sender=type(user), user=user, count=len(codes), at_enrollment=at_enrollment
         )

@@ -13,8 +13,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from twofactor import otp, signals
-from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential
-from twofactor.services.errors import AlreadyEnabled, InvalidCode, NotEnrolled, TwoFactorError
+from twofactor.models import BackupCode, TOTPDevice, TrustedBrowser, WebAuthnCredential
+from twofactor.services.errors import (
+    AlreadyEnabled,
+    InvalidCode,
+    NotEnrolled,
+    TwoFactorError,
+    TwoFactorRequired,
+)
+from twofactor.services.policy import is_two_factor_required
 from twofactor.services.verification import match_step
 from twofactor.user_model import AuthUser
 
@@ -111,7 +118,11 @@ def confirm_enrollment(
 
 
 def disable_two_factor(*, user: AuthUser) -> None:
-    """Turn 2FA off: the app, every key and every backup code go, in one transaction."""
+    """Turn 2FA off: the app, every key and every backup code go, in one transaction.
+    Refused (TwoFactorRequired) while the security policy requires 2FA of the user;
+    support's reset (services.reset_two_factor) still works for a lost phone."""
+    if is_two_factor_required(user=user):
+        raise TwoFactorRequired
     with transaction.atomic():
         if delete_second_factors(user=user):
             signals.two_factor_disabled.send(sender=type(user), user=user)
@@ -128,6 +139,8 @@ def delete_second_factors(*, user: AuthUser) -> bool:
         devices, _ = TOTPDevice.objects.filter(user=user).delete()
         keys, _ = WebAuthnCredential.objects.filter(user=user).delete()
         BackupCode.objects.filter(user=user).delete()
+        # Trust was earned with these factors: it goes with them.
+        TrustedBrowser.objects.filter(user=user).delete()
     return bool(devices or keys)
 
 

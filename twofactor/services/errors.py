@@ -45,6 +45,10 @@ class AlreadyEnabled(TwoFactorError):
     pass
 
 
+class TwoFactorRequired(TwoFactorError):
+    """The security policy requires 2FA of this user: it cannot be turned off."""
+
+
 class PendingLoginMissing(TwoFactorError):
     pass
 

@@ -26,6 +26,7 @@ from twofactor.services.errors import (
     PendingLoginVoided,
 )
 from twofactor.services.status import is_two_factor_enabled
+from twofactor.services.trusted_browsers import find_trusted_browser
 from twofactor.services.verification import Verification, verify_code, verify_key
 from twofactor.services.webauthn import finish_passkey_sign_in
 from twofactor.signals import Method
@@ -211,6 +212,17 @@ def log_in_with_passkey(
     backend = settings.AUTHENTICATION_BACKENDS[0]
     _log_in(request, user, backend=backend, method=Method.PASSKEY)
     return user
+
+
+def log_in_trusted_browser(
+    *, request: HttpRequest, user: AuthUser, now: datetime | None = None
+) -> bool:
+    """After a correct password for `user` (with 2FA on): if this browser holds a trust
+    for them that still counts, log them in without a code and return True."""
+    if find_trusted_browser(request=request, user=user, now=now) is None:
+        return False
+    _log_in(request, user, backend=getattr(user, "backend", ""), method=Method.TRUSTED_BROWSER)
+    return True
 
 
 def _log_in(request: HttpRequest, user: AuthUser, *, backend: str, method: Method) -> None:

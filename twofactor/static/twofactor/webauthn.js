@@ -98,6 +98,10 @@
 
   function send(form, credential) {
     form.querySelector("input[name=credential]").value = JSON.stringify(credential.toJSON());
+    // The code step's "Don't ask for a code on this browser" box lives in the code form.
+    var copy = form.querySelector("[data-remember-copy]");
+    var box = document.querySelector("[data-remember-browser]");
+    if (copy && box) { copy.value = box.checked ? "1" : ""; }
     if (form.dataset.webauthn === "register") { reloadWhenClosed(form.closest("dialog")); }
     form.requestSubmit();
   }

@@ -1,0 +1,22 @@
+"""Who is asking, for the record of a trusted browser: its IP address and browser.
+
+twofactor does not know the project's proxies: TWOFACTOR_CLIENT_IP names the function
+that does (the project's own), else REMOTE_ADDR is taken as it is.
+"""
+
+import ipaddress
+
+from django.http import HttpRequest
+from django.utils.module_loading import import_string
+
+from twofactor.conf import app_settings
+
+
+def request_ip(request: HttpRequest) -> str | None:
+    path = app_settings.CLIENT_IP
+    value = import_string(path)(request) if path else request.META.get("REMOTE_ADDR", "")
+    try:
+        # Client-controlled behind some proxies: junk must not reach an inet column.
+        return str(ipaddress.ip_address(str(value or "").strip()))
+    except ValueError:
+        return None
