@@ -95,10 +95,12 @@ class UserListForm(forms.Form):
             (twofactor_queries.ACTIVATED, "Activated"),
             (twofactor_queries.NOT_ACTIVATED, "Not activated"),
             (twofactor_queries.KEYS, "Passkey or security key"),
+            (twofactor_queries.PAST_DEADLINE, "Past the 2FA deadline"),
         ],
         error_messages={
             "invalid_choice": "Unknown two-factor authentication filter “%(value)s”. "
-            "Choose All, Activated, Not activated or Passkey or security key."
+            "Choose All, Activated, Not activated, Passkey or security key, "
+            "or Past the 2FA deadline."
         },
     )
     q = forms.CharField(

@@ -21,6 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from accounts import user_list
 from accounts.forms import ResetTwoFactorForm, UserListForm
 from accounts.http import AuthenticatedHttpRequest, HtmxHttpRequest
+from twofactor import middleware as twofactor_middleware
 from twofactor import services as twofactor_services
 from twofactor.decorators import sudo_view
 from twofactor.forms import second_factor_way_in
@@ -89,7 +90,11 @@ def all_users(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = 200
     if form.is_valid():
         try:
-            context["page"] = user_list.get_page(form.to_query(), form.cleaned_data["page"])
+            context["page"] = user_list.get_page(
+                form.to_query(),
+                form.cleaned_data["page"],
+                policy=twofactor_middleware.request_policy(request),
+            )
         except user_list.PageOutOfRange as error:
             context["errors"] = [str(error)]
             status = _list_status(request)

@@ -23,8 +23,10 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from twofactor import queries as twofactor_queries
+from twofactor.models import TwoFactorPolicy
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_SIZE = 2_000
@@ -46,7 +48,7 @@ SORT_CHOICES = [key for base in SORTS for key in (base, f"-{base}")]
 
 @dataclass(frozen=True)
 class UserListQuery:
-    two_factor: str = ""  # "", twofactor_queries.ACTIVATED, NOT_ACTIVATED or KEYS
+    two_factor: str = ""  # "", twofactor_queries.ACTIVATED, NOT_ACTIVATED, KEYS or PAST_DEADLINE
     search: str = ""
     sort: str = DEFAULT_SORT
 
@@ -192,8 +194,11 @@ def _new_count_generation() -> None:
     cache.set(COUNT_GENERATION_KEY, time.time_ns(), None)
 
 
-def get_page(query: UserListQuery, number: int) -> UserPage:
-    """Page `number` (from 1): one query for the count, one for the rows."""
+def get_page(
+    query: UserListQuery, number: int, *, policy: TwoFactorPolicy | None = None
+) -> UserPage:
+    """Page `number` (from 1): one query for the count, one for the rows (and one for the
+    security policy, for the rows' deadlines, unless the caller has read it already)."""
     count = count_users(query)
     last = max(1, -(-count // PAGE_SIZE))
     if number > last:
@@ -203,10 +208,14 @@ def get_page(query: UserListQuery, number: int) -> UserPage:
     page_ids = matching_users(query).order_by(*order).values("pk")[offset : offset + PAGE_SIZE]
     users = get_user_model().objects.filter(pk__in=page_ids)
     rows = list(twofactor_queries.with_two_factor_status(users).order_by(*order))
+    policy = policy or TwoFactorPolicy.current()
+    now = timezone.now()
     for row in rows:  # words from the annotations already read: no query
         row.two_factor_methods = two_factor_methods(
             app=row.two_factor_enabled_at is not None, keys=row.webauthn_credential_count
         )
+        row.two_factor_deadline = twofactor_queries.two_factor_deadline(row, policy=policy)
+        row.past_deadline = row.two_factor_deadline is not None and row.two_factor_deadline <= now
     return UserPage(rows=rows, number=number, count=count)
 
 

@@ -15,9 +15,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from twofactor import services
 from twofactor.conf import app_settings
+from twofactor.models import TwoFactorPolicy
 
 # Set on the request: the user's Requirement (or None), read once per request.
 REQUIREMENT_ATTR = "two_factor_requirement"
+# And the policy it was read from, for views that need it too (request_policy).
+POLICY_ATTR = "two_factor_policy"
 # Setup itself, and the codes page it ends on (the user has 2FA by then, but a reload
 # of the page must not bounce).
 SETUP_VIEWS = frozenset({"twofactor:enable", "twofactor:new_backup_codes"})
@@ -34,7 +37,9 @@ class TwoFactorPolicyMiddleware:
         # Only for a request that reaches a view (a 404 shows nothing of the account).
         requirement = None
         if request.user.is_authenticated:
-            requirement = services.two_factor_requirement(user=request.user)
+            policy = services.get_policy()
+            setattr(request, POLICY_ATTR, policy)
+            requirement = services.two_factor_requirement(user=request.user, policy=policy)
         setattr(request, REQUIREMENT_ATTR, requirement)
         if requirement is not None and requirement.is_past() and not _is_exempt(request):
             target = resolve_url(app_settings.SETUP_URL)
@@ -42,6 +47,15 @@ class TwoFactorPolicyMiddleware:
                 return HttpResponseClientRedirect(target)
             return redirect(target)
         return None
+
+
+def request_policy(request: HttpRequest) -> TwoFactorPolicy:
+    """The security policy as this request read it (one read per request)."""
+    policy = getattr(request, POLICY_ATTR, None)
+    if policy is None:
+        policy = services.get_policy()
+        setattr(request, POLICY_ATTR, policy)
+    return policy
 
 
 def _is_exempt(request: HttpRequest) -> bool:

@@ -252,7 +252,7 @@ class PolicyDeadline(models.Model):
     Kept once made, so switching the policy off and on again gives no new grace."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="two_factor_deadline"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="policy_deadline"
     )
     required_since = models.DateTimeField()
 

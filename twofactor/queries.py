@@ -8,6 +8,9 @@ correlated subqueries the database answers from twofactor's indexes.
 The caller passes its user queryset in: twofactor never imports accounts.
 """
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.db.models import (
     Count,
     Exists,
@@ -21,12 +24,21 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Now
+from django.utils import timezone
 
-from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential, two_factor_active_q
+from twofactor.models import (
+    BackupCode,
+    PolicyDeadline,
+    TOTPDevice,
+    TwoFactorPolicy,
+    WebAuthnCredential,
+    two_factor_active_q,
+)
 
 ACTIVATED = "activated"
 NOT_ACTIVATED = "not_activated"
 KEYS = "keys"  # at least one passkey or security key
+PAST_DEADLINE = "past_deadline"  # required by the security policy, not on, deadline passed
 
 
 def _confirmed_devices() -> QuerySet:
@@ -77,7 +89,20 @@ def with_two_factor_status(users: QuerySet) -> QuerySet:
         two_factor_locked_until=Subquery(
             _confirmed_devices().filter(locked_until__gt=Now()).values("locked_until")[:1]
         ),
+        two_factor_required_since=Subquery(
+            PolicyDeadline.objects.filter(user=OuterRef("pk")).values("required_since")[:1]
+        ),
     )
+
+
+def two_factor_deadline(row: Any, *, policy: TwoFactorPolicy) -> datetime | None:
+    """The deadline of a row from with_two_factor_status, if the policy requires 2FA of
+    it and it is not on (None otherwise, or while the user has not logged in under the
+    requirement yet: their grace starts then)."""
+    since = row.two_factor_required_since
+    if since is None or row.two_factor_active or not policy.applies_to(row):
+        return None
+    return since + timedelta(days=policy.grace_period_days)
 
 
 def filter_by_two_factor(users: QuerySet, status: str) -> QuerySet:
@@ -96,7 +121,22 @@ def filter_by_two_factor(users: QuerySet, status: str) -> QuerySet:
         return users.filter(~Exists(_confirmed_devices()))
     if status == KEYS:
         return users.filter(Exists(_credentials()))
+    if status == PAST_DEADLINE:
+        return _past_deadline(users)
     return users
+
+
+def _past_deadline(users: QuerySet) -> QuerySet:
+    policy = TwoFactorPolicy.current()
+    if policy.require_for_everyone:
+        covered = users
+    elif policy.require_for_staff:
+        covered = users.filter(Q(is_staff=True) | Q(is_superuser=True))
+    else:
+        return users.none()
+    cutoff = timezone.now() - timedelta(days=policy.grace_period_days)
+    overdue = PolicyDeadline.objects.filter(user=OuterRef("pk"), required_since__lte=cutoff)
+    return covered.filter(Exists(overdue)).filter(~Exists(_confirmed_devices()))
 
 
 def activated_count() -> Subquery:
