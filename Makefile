@@ -79,11 +79,16 @@ TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
 	staff-1-needs-2fa-desktop:16-staff-needs-2fa \
 	passkey-add-desktop:22-add-passkey passkey-added-desktop:23-passkey-added \
 	passkey-list-desktop:24-passkey-list passkey-code-step-desktop:25-passkey-code-step \
-	passkey-sign-in-desktop:26-sign-in-with-passkey
+	passkey-sign-in-desktop:26-sign-in-with-passkey \
+	policy-1-page-desktop:27-security-policy policy-2-banner-desktop:28-policy-banner \
+	policy-3-forced-setup-desktop:29-forced-setup trust-1-code-step-box-desktop:30-trust-this-browser \
+	trust-2-list-desktop:31-trusted-browsers sessions-1-list-desktop:32-sessions \
+	sessions-2-staff-desktop:33-staff-sessions
 
 screenshots: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py tests/e2e/test_edges.py \
-	  tests/e2e/test_profile_journeys.py tests/e2e/test_passkeys.py
+	  tests/e2e/test_profile_journeys.py tests/e2e/test_passkeys.py \
+	  tests/e2e/test_policy_trust_sessions.py
 	for pair in $(TOUR); do \
 	  cp artifacts/screenshots/$${pair%%:*}.png docs/screenshots/tour-$${pair#*:}.png; done
 

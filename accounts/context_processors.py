@@ -9,11 +9,11 @@ def staff_rights(request: HttpRequest) -> dict[str, bool]:
     and the security policy. Staff rights count only in a session that passed 2FA: staff
     without it see the portal as a customer does (the pages refuse them too)."""
     user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or not user.is_staff:
+    if user is None or not user.is_authenticated or not (user.is_staff or user.is_superuser):
         return {"staff_pages": False, "policy_page": False}
-    # The session's marker only (no query): this decides what the menu shows; each staff
-    # page asks is_session_verified() itself, including "is that second factor still on?".
-    verified = twofactor_services.verified_method(session=request.session, user=user) is not None
+    # The pages' own test (a query, for staff only): a staff member who turned their 2FA
+    # off in this session is offered no page that would send them away.
+    verified = twofactor_services.is_session_verified(request=request)
     return {
         "staff_pages": verified and has_staff_permission(user, VIEW_USERS_PERMISSION),
         "policy_page": verified and user.is_superuser,

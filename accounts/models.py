@@ -242,7 +242,7 @@ class SecurityEvent(models.Model):
         POLICY_CHANGED = "policy_changed", "Security policy changed"
         # Trusted browsers ("Don't ask for a code on this browser"); a login that used
         # one is a LOGIN whose detail says "trusted browser".
-        BROWSER_TRUSTED = "browser_trusted", "Browser trusted: no code asked there for a while"
+        BROWSER_TRUSTED = "browser_trusted", "Browser trusted"
         TRUSTED_BROWSERS_REMOVED = "trusted_browsers_removed", "Trusted browsers removed"
         # Sessions (My profile's list, or staff): the detail says which or why.
         SESSIONS_ENDED = "sessions_ended", "Signed out of other sessions"

@@ -149,7 +149,9 @@ def on_trusted_browser_added(
     sender: type, *, user: User, browser: TrustedBrowser, **kwargs: Any
 ) -> None:
     days = max(1, round((browser.expires_at - browser.created_at).total_seconds() / 86400))
-    event = security_log.record_event(user=user, kind=Kind.BROWSER_TRUSTED, detail=f"{days} days")
+    event = security_log.record_event(
+        user=user, kind=Kind.BROWSER_TRUSTED, detail=f"no code asked there for {days} days"
+    )
     # A stranger who got past the code would want exactly this: the owner hears of it.
     notifications.notify(user=user, event=event, extra={"days": days})
 

@@ -27,6 +27,8 @@ from portal.middleware import DATABASE_ERRORS, database_outage_response
 logger = logging.getLogger("portal.outage")
 
 SESSION_RECORD_KEY = "accounts_session_record"
+# The record id the middleware found for this request (start_record reads it back).
+RECORD_ATTR = "session_record_id"
 ACTIVITY_WRITE_INTERVAL = timedelta(minutes=1)
 SIGNED_OUT_MESSAGE = "This browser was signed out from another session. Please log in again."
 
@@ -40,9 +42,13 @@ def _auth_tag(user: User) -> str:
 def start_record(request: HttpRequest, user: User, *, now: datetime | None = None) -> None:
     """A login: a new record for this session (the one it replaces, if any, is ended)."""
     now = now or timezone.now()
-    previous = request.session.get(SESSION_RECORD_KEY)
-    if previous is not None:
-        UserSession.objects.open().filter(pk=previous).update(ended_at=now)
+    # The record this browser had: in the session, or, when login() has just emptied
+    # the session for another user (someone else logs in on a shared browser), as the
+    # middleware read it at the start of the request.
+    candidates = (request.session.get(SESSION_RECORD_KEY), getattr(request, RECORD_ATTR, None))
+    previous = {pk for pk in candidates if isinstance(pk, int)}
+    if previous:
+        UserSession.objects.open().filter(pk__in=previous).update(ended_at=now)
     origin = origin_from_request(request)
     record = UserSession.objects.create(
         user=user,
@@ -120,6 +126,7 @@ def _check_record(request: HttpRequest, *, now: datetime | None = None) -> None:
     user = request.user
     assert isinstance(user, User)  # noqa: S101 - the caller checked is_authenticated
     record_id = current_record_id(request)
+    setattr(request, RECORD_ATTR, record_id)
     if record_id is None:
         # A session from before records existed (or logged in by a path that sent no
         # user_logged_in): it gets one now rather than being thrown out.
@@ -143,6 +150,10 @@ def _check_record(request: HttpRequest, *, now: datetime | None = None) -> None:
         UserSession.objects.filter(pk=record_id).update(
             last_activity=now, ip=origin.ip, auth_tag=tag
         )
+        # Saved again, so the session lasts SESSION_COOKIE_AGE from its last use (within
+        # a minute), as the list assumes; without this it would end that long after it
+        # was last changed, however busy, and the list would show it for up to twice that.
+        request.session.modified = True
 
 
 def describe(sessions: Iterable[UserSession], *, current: int | None) -> list[dict]:

@@ -7,6 +7,7 @@ Runs in CI's PostgreSQL + Redis pass; skipped (with the reason) on SQLite.
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pyotp
 import pytest
 
 from tests.integration.servers import (
+    CSRF_INPUT,
     Browser,
     manage,
     start_gunicorn,
@@ -183,3 +185,120 @@ def test_a_lock_on_two_servers_is_mailed_once_by_the_worker(cluster, mail_folder
         mail_folder, "To: locked@example.com", "Subject: Someone failed the two-factor code"
     )
     assert len(messages) == 1
+
+
+# --- Sessions: ended on one server, logged out on the other --------------------------------------
+SIGNED_OUT = "This browser was signed out from another session. Please log in again."
+SESSIONS_SUPPORT = "sessions-support@example.com"
+SESSIONS_CUSTOMERS = ["sessions-everywhere@example.com", "sessions-twice@example.com"]
+SIGN_OUT_FORM = re.compile(r'action="(/accounts/profile/sessions/\d+/sign-out/)"')
+
+# Customers with the password alone, and support staff (All users and "Sign out
+# everywhere") with 2FA, whose staff pages need a session that passed the code.
+CREATE_SESSION_PEOPLE = """
+import json
+from datetime import timedelta
+import pyotp
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+from twofactor import services
+User = get_user_model()
+pks = {}
+for email in CUSTOMERS:
+    pks[email] = User.objects.create_user(email=email, password=PASSWORD, name="Two Servers").pk
+staff = User.objects.create_user(
+    email=STAFF, password=PASSWORD, name="Sessions Support", is_staff=True
+)
+staff.user_permissions.add(*Permission.objects.filter(
+    content_type__app_label="accounts", codename__in=["view_user", "reset_two_factor"]
+))
+enrolled_at = timezone.now() - timedelta(minutes=2)
+session = {}
+secret = services.begin_enrollment(user=staff, session=session, now=enrolled_at).secret
+code = pyotp.TOTP(secret).at(enrolled_at)
+services.confirm_enrollment(user=staff, session=session, code=code, now=enrolled_at)
+print("PEOPLE=" + json.dumps({"secret": secret, "pks": pks}))
+"""
+
+
+@pytest.fixture(scope="module")
+def session_people(cluster, postgres_env) -> dict:
+    script = (
+        f"CUSTOMERS = {SESSIONS_CUSTOMERS!r}\nSTAFF = {SESSIONS_SUPPORT!r}\n"
+        f"PASSWORD = {PASSWORD!r}\n" + CREATE_SESSION_PEOPLE
+    )
+    output = manage(postgres_env, "shell", "-c", script)
+    return json.loads(output.rsplit("PEOPLE=", 1)[1])
+
+
+def password_login(browser: Browser, server, email: str) -> Browser:
+    """A customer without 2FA: the password alone logs in."""
+    response = browser.submit(server, LOGIN, {"username": email, "password": PASSWORD})
+    assert (response.status, response.location) == (302, PROFILE), response.text
+    return browser
+
+
+def is_sent_to_login(response) -> bool:
+    return response.status == 302 and response.location.startswith(LOGIN)
+
+
+def staff_signs_out_everywhere(server, people: dict, pk: int, reason: str) -> Browser:
+    """Support logs in with the code, confirms it's them, and signs user `pk` out."""
+    totp = pyotp.TOTP(people["secret"])
+    staff = Browser()
+    password_step(staff, server, SESSIONS_SUPPORT)
+    assert staff.submit(server, CODE_STEP, {"code": totp.now()}).status == 302
+    sessions_page = staff.get(server, f"/accounts/users/{pk}/sessions/")
+    assert sessions_page.status == 200, sessions_page.text
+    assert sessions_page.text.count('<li class="key">') == 2  # both servers' sessions listed
+    end = f"/accounts/users/{pk}/sessions/end/"
+    # The next step's code: the login spent this one (the replay guard).
+    confirmed = staff.submit(
+        server,
+        end,
+        {"sudo": "1", "password": PASSWORD, "code": totp.at(time.time(), counter_offset=1)},
+    )
+    assert (confirmed.status, confirmed.location) == (302, end), confirmed.text
+    done = staff.submit(server, end, {"reason": reason})
+    assert (done.status, done.location) == (302, "/accounts/users/"), done.text
+    return staff
+
+
+def test_staff_on_one_server_sign_a_user_out_everywhere_and_the_other_server_logs_them_out(
+    cluster, session_people, mail_folder
+):
+    server_a, server_b, _ = cluster
+    email = SESSIONS_CUSTOMERS[0]
+    on_a = password_login(Browser(), server_a, email)
+    on_b = password_login(Browser(), server_b, email)
+    reason = "Laptop stolen, reported by phone"
+
+    staff = staff_signs_out_everywhere(
+        server_b, session_people, session_people["pks"][email], reason
+    )
+
+    assert is_sent_to_login(on_a.get(server_a, PROFILE))
+    assert is_sent_to_login(on_b.get(server_b, PROFILE))
+    after = staff.get(server_b, f"/accounts/users/{session_people['pks'][email]}/sessions/")
+    assert "Not signed in anywhere." in after.text
+    assert len(sent_mail(mail_folder, f"To: {email}", f"Reason given: {reason}")) == 1
+
+
+def test_a_session_signed_out_on_one_server_is_logged_out_on_the_other(cluster, session_people):
+    server_a, server_b, _ = cluster
+    email = SESSIONS_CUSTOMERS[1]
+    mine = password_login(Browser(), server_a, email)
+    other = password_login(Browser(), server_b, email)
+    profile = mine.get(server_a, PROFILE)
+    [sign_out] = SIGN_OUT_FORM.findall(profile.body)  # the other browser's, not this one's
+    token = CSRF_INPUT.search(profile.body).group(1)
+
+    answer = mine.request(server_a, "POST", sign_out, {"csrfmiddlewaretoken": token})
+    assert answer.status == 302, answer.text
+
+    signed_out = other.get(server_b, PROFILE)
+    assert is_sent_to_login(signed_out)
+    assert SIGNED_OUT in other.get(server_b, signed_out.location).text
+    assert mine.get(server_a, PROFILE).status == 200
+    assert mine.get(server_b, PROFILE).status == 200

@@ -59,6 +59,10 @@ def _cookie_tokens(request: HttpRequest) -> list[str]:
 
 
 def is_trust_offered(*, policy: TwoFactorPolicy | None = None) -> bool:
+    """May a browser be trusted now? The policy allows it, and trust lasts at least a day
+    (TWOFACTOR_TRUSTED_BROWSER_DAYS = 0 switches the feature off from the settings)."""
+    if app_settings.TRUSTED_BROWSER_DAYS < 1:
+        return False
     return (policy or TwoFactorPolicy.current()).allow_trusted_browsers
 
 
