@@ -35,7 +35,11 @@ def sign_out_session(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
     if pk == session_records.current_record_id(request):
         messages.info(request, "To sign out of this browser, use Log out in the account menu.")
     elif account_changes.sign_out_sessions(user=request.user, request=request, only=pk):
-        messages.success(request, "That session is signed out.")
+        messages.success(
+            request,
+            "That session is signed out. If you trusted that browser, remove it under "
+            "Trusted browsers too, or it will log in again without a code.",
+        )
     else:  # signed out already (another tab), or not this user's
         messages.info(request, "That session was already signed out.")
     return _to_profile()

@@ -78,7 +78,10 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
         "two_factor_required": twofactor_services.is_two_factor_required(user=user, policy=policy),
         "keys": twofactor_services.list_credentials(user=user) if status.keys else [],
         "trust_offered": policy.allow_trusted_browsers,
-        "trusted_browsers": [(browser, browser.pk == this_trust) for browser in trusted],
+        # This browser first, as in the list of sessions.
+        "trusted_browsers": sorted(
+            ((browser, browser.pk == this_trust) for browser in trusted), key=lambda row: not row[1]
+        ),
         "sessions": session_records.describe(
             session_records.open_sessions(user=user),
             current=session_records.current_record_id(request),

@@ -18,8 +18,14 @@ from twofactor.responses import done
 @auth_view
 @require_POST
 def remove_trusted_browser(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    is_this_browser = pk == services.current_browser_trust(request=request, user=request.user)
     if services.remove_trusted_browser(user=request.user, pk=pk):
-        messages.success(request, "That browser will ask for a code at its next login.")
+        messages.success(
+            request,
+            "This browser will ask for a code next time you log in."
+            if is_this_browser
+            else "That browser will ask for a code at its next login.",
+        )
     else:  # removed already (another tab), expired, or not the user's: nothing to say but that
         messages.info(request, "That browser is no longer trusted.")
     return done(request)

@@ -94,7 +94,13 @@ class LoginView(auth_views.LoginView):
         except services.NotEnrolled:
             # No second factor: a half-finished login of someone else here ends now.
             services.clear_pending_login(session=self.request.session)
-            return super().form_valid(form)
+            response = super().form_valid(form)
+            requirement = services.two_factor_requirement(user=user)
+            if requirement is not None and requirement.is_past():
+                # Setup comes next, and it asks "confirm it's you": the password typed a
+                # moment ago is that proof (the user has no second factor to add to it).
+                services.start_sudo(request=self.request)
+            return response
         # The password was right; a browser the user trusted skips only the code.
         if services.log_in_trusted_browser(request=self.request, user=user):
             return HttpResponseRedirect(self.get_success_url())

@@ -6,6 +6,7 @@ REQUIRE_BROWSER=1 (set by .ci/run) they fail instead.
 """
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -123,6 +124,34 @@ def page(context, live_server):
     page.base_url = live_server.url
     yield page
     page.close()
+
+
+@pytest.fixture
+def another_browser(browser, viewport, js_enabled, live_server):
+    """another_browser(): a page in a browser of its own (its own cookies and session),
+    like the same person's second computer; the same size and JavaScript as `page`."""
+    contexts = []
+
+    def open_page():
+        context = browser.new_context(viewport=viewport, java_script_enabled=js_enabled)
+        contexts.append(context)
+        other = context.new_page()
+        other.set_default_timeout(10_000)
+        other.base_url = live_server.url
+        return other
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def audited_page(page, scripts):
+    """The page for an axe audit. scripts=False blocks the portal's own scripts (htmx,
+    portal.js) while JavaScript stays on for axe: the page renders as without JavaScript."""
+    if not scripts:
+        page.route(re.compile(r"\.js(\?.*)?$"), lambda route: route.abort())
+    return page
 
 
 @pytest.fixture

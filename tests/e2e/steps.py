@@ -27,10 +27,16 @@ def log_in_with_password(page: Page, email: str, password: str = PASSWORD) -> No
     page.get_by_role("button", name="Log in").click()
 
 
-def enter_login_code(page: Page, code: str) -> None:
+def enter_login_code(page: Page, code: str, *, trust_this_browser: bool = False) -> None:
+    """The code step; `trust_this_browser` ticks "Don't ask for a code on this browser"."""
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
     page.get_by_label("Verification code").fill(code)
+    if trust_this_browser:
+        page.get_by_label(TRUST_BOX).check()
     page.get_by_role("button", name="Log in").click()
+
+
+TRUST_BOX = re.compile(r"Don't ask for a code on this browser for \d+ days?")
 
 
 def open_account_menu(page: Page) -> Locator:
@@ -52,7 +58,8 @@ def log_out(page: Page) -> None:
 
 
 def two_factor_section(page: Page) -> Locator:
-    return page.get_by_role("region", name="Two-Factor authentication")
+    # Exact: the policy's banner is a region too, "Two-factor authentication required".
+    return page.get_by_role("region", name="Two-Factor authentication", exact=True)
 
 
 def open_dialog(page: Page, js_enabled: bool, opener: Locator, title: str | re.Pattern) -> Locator:
@@ -246,3 +253,24 @@ def sign_in_with_passkey(page: Page, authenticator: VirtualAuthenticator) -> Non
     wait_for_autofill(page)
     authenticator.touched(True)
     page.get_by_role("button", name="Sign in with a passkey").click()
+
+
+# --- Security policy, trusted browsers and sessions --------------------------------------
+
+
+def policy_banner(page: Page) -> Locator:
+    """base.html's reminder that the security policy requires 2FA (absent when it does not)."""
+    return page.get_by_role("region", name="Two-factor authentication required", exact=True)
+
+
+def trusted_browsers(page: Page) -> Locator:
+    """My profile's list of trusted browsers (absent while there is none)."""
+    return two_factor_section(page).get_by_role("list", name="Trusted browsers")
+
+
+def sessions_card(page: Page) -> Locator:
+    return page.get_by_role("region", name="Where you're signed in")
+
+
+def sessions_list(page: Page) -> Locator:
+    return sessions_card(page).get_by_role("list", name="Where you're signed in")

@@ -6,7 +6,6 @@ renders exactly as it does for a browser without JavaScript (no html.js class,
 dialogs as full pages), and axe still runs.
 """
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -48,13 +47,6 @@ def assert_accessible(page: Page, where: str) -> None:
             .map(f => f.name)"""
     )
     assert not unlabelled, f"fields without a label on {where}: {unlabelled}"
-
-
-@pytest.fixture
-def audited_page(page, scripts):
-    if not scripts:
-        page.route(re.compile(r"\.js(\?.*)?$"), lambda route: route.abort())
-    return page
 
 
 def dialog_or_main(page: Page, scripts: bool) -> Locator:

@@ -42,7 +42,7 @@ REFUSED_TITLE = "Two-factor authentication is required"
 SUDO_TITLE = "Confirm it's you"
 PASSWORD_INPUT = 'name="password"'
 DISABLED_BUTTON = (
-    '<button type="button" class="button button-danger" disabled '
+    '<button type="button" class="button" disabled '
     'aria-describedby="disable-required">Disable 2FA</button>'
 )
 DISABLED_HELP = (
@@ -58,7 +58,9 @@ POLICY_DEFAULTS = {
 
 
 def page(response) -> str:
-    return response.content.decode()
+    """The page as HTML, with the inline <span>s that only style words (no line break in
+    a date) taken out, so a sentence reads as one string."""
+    return re.sub(r"</?span( class=\"nowrap\")?>", "", response.content.decode())
 
 
 def set_policy(**fields: object) -> None:
@@ -311,6 +313,24 @@ def test_setup_page_past_the_deadline_asks_for_the_password_and_says_why(clock, 
     assert SUDO_TITLE in html and PASSWORD_INPUT in html
     assert AFTER_DEADLINE in html
     assert "The deadline was 13 Mar 2025, 09:00 UTC" in html
+
+
+def test_logging_in_past_the_deadline_goes_straight_to_the_qr_code(clock, client, staff_user):
+    # The password was typed a moment ago: setup does not ask for it again.
+    overdue(staff_user)
+    response = client.post(LOGIN_URL, {"username": staff_user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    html = page(client.get(ENABLE_URL, follow=True))
+    assert ">Check</button>" in html and SUDO_TITLE not in html
+
+
+def test_logging_in_before_the_deadline_still_asks_for_the_password_at_setup(
+    clock, client, staff_user
+):
+    response = client.post(LOGIN_URL, {"username": staff_user.email, "password": PASSWORD})
+    assert response.status_code == 302
+    html = page(client.get(ENABLE_URL))
+    assert SUDO_TITLE in html and PASSWORD_INPUT in html
 
 
 def test_setup_past_the_deadline_leads_back_to_every_page(clock, client, staff_user):

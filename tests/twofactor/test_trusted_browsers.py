@@ -486,7 +486,8 @@ def test_remove_voids_that_browser(client, ann, trusted, log_in_with_sudo):
     log_in_with_sudo(client, ann[0])
     response = client.post(f"/2fa/trusted-browsers/{row_of(trusted).pk}/remove/")
     assert response.status_code == 302
-    assert "That browser will ask for a code at its next login." in text(client.get(PROFILE_URL))
+    # The browser removed is the one asking: the message says so.
+    assert "This browser will ask for a code next time you log in." in text(client.get(PROFILE_URL))
     log_out(client)
     assert asks_for_code(client, ann[0])
 
