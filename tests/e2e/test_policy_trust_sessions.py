@@ -48,9 +48,11 @@ def expect_login_page(page: Page) -> None:
 
 
 def expect_forced_setup(page: Page) -> None:
-    """Past the deadline: the setup page ("confirm it's you" first), with the overdue banner."""
+    """Past the deadline: the setup page, with the overdue banner ("confirm it's you" first,
+    unless the password was typed a moment ago at login)."""
     expect(page).to_have_url(re.compile(r"/2fa/enable/$"))
-    expect(page.get_by_role("heading", name="Enable 2FA", level=1)).to_be_visible()
+    heading = re.compile(r"^(Enable 2FA|Enable two-factor authentication)$")
+    expect(page.get_by_role("heading", name=heading, level=1)).to_be_visible()
     expect(steps.policy_banner(page)).to_contain_text(
         "Two-factor authentication is required for your account."
     )
@@ -164,7 +166,8 @@ def test_a_customer_past_the_deadline_is_taken_to_setup_from_every_link_until_2f
     expect_forced_setup(page)
 
     main = page.get_by_role("main")
-    steps.confirm_identity(main)
+    # The password typed at login just now is the proof setup asks for: straight to the QR.
+    expect(main.get_by_role("heading", name="Enable two-factor authentication")).to_be_visible()
     secret = steps.scan_qr(main)["secret"]
     main.get_by_label("Six-digit code").fill(app_code(secret))
     main.get_by_role("button", name="Check").click()
@@ -249,7 +252,9 @@ def test_a_trusted_browser_skips_the_code_until_it_is_removed(
     step_shots(page, "trust-2-list")
 
     this_one.get_by_role("button", name=re.compile(r"^Remove .*\(this browser\)")).click()
-    expect(live_region(page)).to_contain_text("That browser will ask for a code at its next login.")
+    expect(live_region(page)).to_contain_text(
+        "This browser will ask for a code next time you log in."
+    )
     expect(steps.trusted_browsers(page)).to_have_count(0)
     steps.log_out(page)
 
