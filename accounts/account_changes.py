@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth import get_user_model, password_validation, update_session_auth_hash
 from django.contrib.auth.hashers import make_password
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -23,6 +23,7 @@ from accounts.models import (
     EmailChange,
     SecurityEvent,
     User,
+    UserSession,
     deliverable_email_address,
     normalize_email_address,
 )
@@ -218,6 +219,8 @@ def close_account(*, user: User) -> None:
         locked.groups.clear()
         locked.user_permissions.clear()
         sign_out.end_all_sessions(user=locked)
+        # Where the account was signed in (IPs, browsers) goes, like its addresses.
+        UserSession.objects.filter(user=locked).delete()
         user_id = locked.pk
         transaction.on_commit(lambda: delete_sessions_of.enqueue(user_id=user_id))
 
@@ -229,15 +232,24 @@ def sign_out_sessions(*, user: User, request: HttpRequest, only: int | None = No
     current = session_records.current_record_id(request)
     with transaction.atomic():
         ended = session_records.end_sessions(user=user, keep=current, only=only)
-        if only is None:
-            twofactor_services.forget_trusted_browsers(
-                user=user,
-                announce=False,
-                keep=twofactor_services.current_browser_trust(request=request, user=user),
-            )
-        if ended:
-            detail = f"{ended} session{'s' if ended != 1 else ''}"
-            security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail=detail)
+        if only is not None:
+            if ended:
+                security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail="1 session")
+            return ended
+        this_trust = twofactor_services.current_browser_trust(request=request, user=user)
+        untrusted = twofactor_services.forget_trusted_browsers(
+            user=user, announce=False, keep=this_trust
+        )
+        # Sessions without a record (opened before records existed) end too: a new
+        # generation ends every session but this one, which is kept (as a password
+        # change keeps its own), and so does this browser's trust.
+        sign_out.end_all_sessions(user=user, forget_browsers=False, keep_trust=this_trust)
+        update_session_auth_hash(request, user)
+        if ended or untrusted:
+            words = [f"{ended} session{'s' if ended != 1 else ''}"]
+            if untrusted:
+                words.append(f"{untrusted} trusted browser{'s' if untrusted != 1 else ''}")
+            security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail=", ".join(words))
     return ended
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -84,6 +85,16 @@ def open_sessions(*, user: User, now: datetime | None = None) -> list[UserSessio
     )
 
 
+def prune(*, now: datetime | None = None) -> int:
+    """Delete the records no session can use any more: ended, or idle past the session age."""
+    now = now or timezone.now()
+    idle_limit = now - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    deleted, _ = UserSession.objects.filter(
+        Q(ended_at__isnull=False) | Q(last_activity__lt=idle_limit)
+    ).delete()
+    return deleted
+
+
 def end_sessions(*, user: User, keep: int | None = None, only: int | None = None) -> int:
     """End the user's open sessions (all but `keep`, or just `only`); how many ended.
     Each is logged out at its next request."""
@@ -111,8 +122,7 @@ class SessionRecordMiddleware:
 
     def process_view(self, request: HttpRequest, *args: Any) -> HttpResponse | None:
         try:
-            if request.user.is_authenticated:  # the first read of the session and the user
-                _check_record(request)
+            _check_record(request)
         except DATABASE_ERRORS as error:
             # Not a view's exception, so DatabaseOutageMiddleware does not see it: the
             # same plain 503 is answered here.
@@ -123,25 +133,36 @@ class SessionRecordMiddleware:
 
 def _check_record(request: HttpRequest, *, now: datetime | None = None) -> None:
     now = now or timezone.now()
-    user = request.user
-    assert isinstance(user, User)  # noqa: S101 - the caller checked is_authenticated
+    # The record is read from the session before request.user is: a session ended with a
+    # new "sign out everywhere" generation too would otherwise be emptied by Django's own
+    # auth hash check first, and its browser would not hear why it was signed out.
     record_id = current_record_id(request)
     setattr(request, RECORD_ATTR, record_id)
+    row = (
+        UserSession.objects.filter(pk=record_id)
+        .values_list("user_id", "ended_at", "last_activity", "auth_tag")
+        .first()
+        if record_id is not None
+        else None
+    )
+    user = request.user
+    if row is not None and row[1] is not None:
+        logout(request)  # flushes the session: this request goes on as anonymous
+        messages.info(request, SIGNED_OUT_MESSAGE)
+        return
+    if not user.is_authenticated:
+        return
+    assert isinstance(user, User)  # noqa: S101 - checked just above
     if record_id is None:
         # A session from before records existed (or logged in by a path that sent no
         # user_logged_in): it gets one now rather than being thrown out.
         start_record(request, user, now=now)
         return
-    row = (
-        UserSession.objects.filter(pk=record_id, user=user)
-        .values_list("ended_at", "last_activity", "auth_tag")
-        .first()
-    )
-    if row is None or row[0] is not None:
-        logout(request)  # flushes the session: this request goes on as anonymous
+    if row is None or row[0] != user.pk:  # its record was deleted (pruned, or a closed account)
+        logout(request)
         messages.info(request, SIGNED_OUT_MESSAGE)
         return
-    _, last_activity, auth_tag = row
+    _, _, last_activity, auth_tag = row
     tag = _auth_tag(user)
     if now - last_activity >= ACTIVITY_WRITE_INTERVAL or auth_tag != tag:
         # Django accepted this session's auth hash, so a new tag is this session's own

@@ -327,7 +327,12 @@ def login_code(request: HttpRequest) -> HttpResponse:
         next_url = services.safe_next_url(request, pending.next_url)
         response = redirect(next_url or resolve_url(app_settings.DONE_URL))
         if request.POST.get(REMEMBER_BROWSER_FIELD) and services.is_trust_offered():
-            services.trust_browser(request=request, response=response, user=pending.user, now=now)
+            try:
+                services.trust_browser(
+                    request=request, response=response, user=pending.user, now=now
+                )
+            except services.TrustNotOffered:
+                pass  # switched off a moment ago: logged in, as asked, but not remembered
         return response
     key_options = _key_options(request, pending)
     if key_options:

@@ -6,23 +6,28 @@ signed-out browser sees is its next request answered with the login page.
 """
 
 import html
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.db import connection
 from django.db.utils import OperationalError
-from django.test import Client
+from django.http import HttpResponse
+from django.test import Client, RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.account_changes import close_account
 from accounts.models import SecurityEvent, UserSession
 from accounts.session_records import SESSION_RECORD_KEY
 from tests.accounts.security_helpers import BROWSER, IP, USER_AGENT
 from tests.conftest import PASSWORD
 from twofactor import services
+from twofactor.models import TrustedBrowser
 
 Kind = SecurityEvent.Kind
 
@@ -606,3 +611,55 @@ def test_a_session_idle_for_longer_than_the_session_age_drops_out_of_the_list(
     laptop = log_in(user)
     [item] = session_items(sessions_card(laptop.get(PROFILE_URL)))
     assert "This browser" in item and CHROME_BROWSER not in item
+
+
+def test_sign_out_all_other_sessions_ends_a_session_that_has_no_record(user):
+    # A session opened before records existed (kept over the upgrade) is not in the list,
+    # yet "all other sessions" ends it too: the account's session generation moves on.
+    legacy = log_in(user, browser(CHROME_IP, CHROME))
+    session = legacy.session
+    UserSession.objects.filter(pk=session.pop(SESSION_RECORD_KEY)).delete()
+    session.save()
+    owner = log_in(user)
+    owner.post(OTHERS_URL)
+    assert not is_logged_in(legacy)
+    assert is_logged_in(owner)
+
+
+def test_sign_out_all_other_sessions_records_trust_removed_even_with_no_session_ended(
+    user, enrolled, log_in_verified
+):
+    enrolled(user)
+    # A browser that trusted itself and then logged out: no session, but a trust.
+    services.trust_browser(request=RequestFactory().get("/"), response=HttpResponse(), user=user)
+    owner = Client()
+    log_in_verified(owner, user)
+    owner.post(OTHERS_URL)
+    assert not TrustedBrowser.objects.filter(user=user).exists()
+    event = SecurityEvent.objects.get(user=user, kind=Kind.SESSIONS_ENDED)
+    assert event.detail == "0 sessions, 1 trusted browser"
+
+
+def test_pruning_deletes_ended_and_idle_session_records_and_keeps_open_ones(user, freeze_clock):
+    clock = freeze_clock(START)
+    ended = log_in(user, browser(CHROME_IP, CHROME))
+    ended_id = record_of(ended).pk
+    ended.post(LOGOUT_URL)
+    kept = log_in(user)
+    idle = log_in(user, browser(NEW_IP, CHROME))
+    idle_id = record_of(idle).pk
+    clock.advance(days=10)
+    kept.get(PROFILE_URL)  # active: written again
+    clock.advance(days=5)  # idle is now 15 days without a request
+    call_command("prune_security_events", stdout=io.StringIO())
+    remaining = set(UserSession.objects.values_list("pk", flat=True))
+    assert record_of(kept).pk in remaining
+    assert ended_id not in remaining and idle_id not in remaining
+
+
+def test_closing_the_account_deletes_its_session_records(user):
+    client = log_in(user)
+    assert UserSession.objects.filter(user=user).exists()
+    close_account(user=user)
+    assert not UserSession.objects.filter(user=user).exists()
+    assert not is_logged_in(client)

@@ -19,7 +19,8 @@ from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import default_token_generator
 from django.db import connection
-from django.test import Client, override_settings
+from django.http import HttpResponse
+from django.test import Client, RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -760,3 +761,26 @@ def test_remove_all_at_once_in_many_tabs_leaves_nothing_and_no_error(
 @override_settings(TWOFACTOR_TRUSTED_BROWSER_DAYS=0)
 def test_zero_days_in_the_settings_switch_trust_off():
     assert not services.is_trust_offered()
+
+
+def test_no_trust_is_made_once_the_policy_has_switched_it_off(ann, root):
+    # The code step checked the policy a moment before a superuser switched trust off:
+    # trust_browser reads it again under the policy row's lock, so no row outlives "off".
+    services.update_policy(actor=root, allow_trusted_browsers=False)
+    with pytest.raises(services.TrustNotOffered):
+        services.trust_browser(
+            request=RequestFactory().get("/"), response=HttpResponse(), user=ann[0]
+        )
+    assert not TrustedBrowser.objects.exists()
+
+
+def test_pruning_deletes_expired_trusts_and_keeps_live_ones(ann, clock):
+    live = services.trust_browser(
+        request=RequestFactory().get("/"), response=HttpResponse(), user=ann[0]
+    )
+    clock.advance(days=20)
+    services.trust_browser(request=RequestFactory().get("/"), response=HttpResponse(), user=ann[0])
+    clock.advance(days=15)  # the first is 35 days old, the second 15
+    assert services.prune_trusted_browsers() == 1
+    assert not TrustedBrowser.objects.filter(pk=live.pk).exists()
+    assert TrustedBrowser.objects.count() == 1

@@ -116,12 +116,15 @@ from twofactor.services.sudo import (
     start_sudo,
 )
 from twofactor.services.trusted_browsers import (
+    TrustNotOffered,
     current_browser_trust,
     find_trusted_browser,
     forget_trusted_browsers,
     is_trust_offered,
     list_trusted_browsers,
+    prune_trusted_browsers,
     remove_trusted_browser,
+    renew_trusted_browser,
     trust_browser,
 )
 from twofactor.services.verification import (
@@ -148,6 +151,9 @@ from twofactor.services.webauthn import (
 )
 
 __all__ = [
+    "prune_trusted_browsers",
+    "TrustNotOffered",
+    "renew_trusted_browser",
     "MAX_GRACE_PERIOD_DAYS",
     "TwoFactorRequired",
     "POLICY_FIELDS",

@@ -34,6 +34,10 @@ TOKEN_SEPARATOR = "."  # noqa: S105 - not in base64url, not a password
 USER_AGENT_MAX_LENGTH = 300
 
 
+class TrustNotOffered(Exception):
+    """The security policy does not let browsers be trusted (switched off just now)."""
+
+
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
@@ -99,6 +103,11 @@ def trust_browser(
     token = secrets.token_urlsafe(32)
     held = _cookie_tokens(request)
     with transaction.atomic():
+        # Under the policy row's lock, read again: a superuser switching trust off at this
+        # moment deletes every row under the same lock, so none is made after it.
+        policy = TwoFactorPolicy.objects.select_for_update().filter(pk=1).first()
+        if policy is not None and not is_trust_offered(policy=policy):
+            raise TrustNotOffered
         TrustedBrowser.objects.filter(user=user, token_hash__in=[_hash(t) for t in held]).delete()
         alive = set(
             TrustedBrowser.objects.valid(now=now)
@@ -126,6 +135,18 @@ def trust_browser(
         samesite="Lax",
     )
     return browser
+
+
+def prune_trusted_browsers(*, now: datetime | None = None) -> int:
+    """Delete the trusts that have expired (their cookies are worth nothing already)."""
+    deleted, _ = TrustedBrowser.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted
+
+
+def renew_trusted_browser(*, user: AuthUser, pk: int) -> None:
+    """Keep one trust through a change of the account's fingerprint that its own browser
+    made ("sign out all other sessions" from it): its fingerprint is brought up to date."""
+    TrustedBrowser.objects.filter(user=user, pk=pk).update(fingerprint=_fingerprint(user))
 
 
 def list_trusted_browsers(*, user: AuthUser, now: datetime | None = None) -> list[TrustedBrowser]:
