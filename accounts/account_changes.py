@@ -237,13 +237,12 @@ def sign_out_sessions(*, user: User, request: HttpRequest, only: int | None = No
                 security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail="1 session")
             return ended
         this_trust = twofactor_services.current_browser_trust(request=request, user=user)
-        untrusted = twofactor_services.forget_trusted_browsers(
-            user=user, announce=False, keep=this_trust
-        )
         # Sessions without a record (opened before records existed) end too: a new
         # generation ends every session but this one, which is kept (as a password
         # change keeps its own), and so does this browser's trust.
-        sign_out.end_all_sessions(user=user, forget_browsers=False, keep_trust=this_trust)
+        untrusted = sign_out.end_all_sessions(
+            user=user, forget_browsers=False, keep_trust=this_trust
+        )
         update_session_auth_hash(request, user)
         if ended or untrusted:
             words = [f"{ended} session{'s' if ended != 1 else ''}"]

@@ -148,25 +148,28 @@ class UserListForm(forms.Form):
         return [str(error) for errors in self.errors.values() for error in errors]
 
 
-class ResetTwoFactorForm(forms.Form):
-    reason = forms.CharField(
+def staff_reason_field(*, example: str, required: str) -> forms.CharField:
+    """The reason staff give for acting on someone's account: recorded, and the user is told."""
+    return forms.CharField(
         label="Reason",
         max_length=500,
-        help_text="For example: lost phone, confirmed by a call to the number on file. "
-        "The reason is recorded and the user is told.",
+        help_text=f"For example: {example}. The reason is recorded and the user is told.",
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Enter the reason for the reset."},
+        error_messages={"required": required},
+    )
+
+
+class ResetTwoFactorForm(forms.Form):
+    reason = staff_reason_field(
+        example="lost phone, confirmed by a call to the number on file",
+        required="Enter the reason for the reset.",
     )
 
 
 class EndSessionsForm(forms.Form):
-    reason = forms.CharField(
-        label="Reason",
-        max_length=500,
-        help_text="For example: laptop stolen, reported by phone. "
-        "The reason is recorded and the user is told.",
-        widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"required": "Enter the reason for signing them out."},
+    reason = staff_reason_field(
+        example="laptop stolen, reported by phone",
+        required="Enter the reason for signing them out.",
     )
 
     def clean_reason(self) -> str:
