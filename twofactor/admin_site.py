@@ -5,6 +5,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext
 
 from twofactor import services
 from twofactor.conf import app_settings
@@ -24,6 +25,9 @@ class TwoFactorAdminSite(admin.AdminSite):
             return redirect_to_login(request.GET.get("next", ""), app_settings.LOGIN_URL)
         if not request.user.is_staff:
             raise PermissionDenied
-        way_in = second_factor_way_in(user=request.user, page="the admin")
-        messages.warning(request, f"The admin needs two-factor authentication. {way_in}")
+        way_in = second_factor_way_in(user=request.user, page=gettext("the admin"))
+        messages.warning(
+            request,
+            gettext("The admin needs two-factor authentication. %(way_in)s") % {"way_in": way_in},
+        )
         return redirect(app_settings.DONE_URL)

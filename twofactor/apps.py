@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class TwoFactorConfig(AppConfig):
     name = "twofactor"
-    verbose_name = "Two-factor authentication"
+    verbose_name = _("Two-factor authentication")
 
     def ready(self) -> None:
         from twofactor import checks  # noqa: F401 - registers the deploy check

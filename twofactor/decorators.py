@@ -8,12 +8,13 @@ asking for a password that would be wasted), and last "confirm it's you".
 
 from collections.abc import Callable, Sequence
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -23,6 +24,9 @@ from twofactor import services
 from twofactor.forms import SudoForm
 from twofactor.http import AuthenticatedHttpRequest
 from twofactor.responses import done, render_page
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -47,11 +51,14 @@ def auth_view(view: View, *, secret_fields: Sequence[str] = ()) -> View:
 CancelURL = Callable[[HttpRequest], str]
 
 
-def sudo_required(*, title: str, cancel_url: CancelURL | None = None) -> Callable[[View], View]:
+def sudo_required(
+    *, title: "StrOrPromise", cancel_url: CancelURL | None = None
+) -> Callable[[View], View]:
     """Ask for the password (and a code with 2FA) unless proven in the last 10 minutes.
 
     The question is asked at the action's own URL, so the dialog (or page) the
-    user opened simply continues once they have answered it. It goes behind
+    user opened simply continues once they have answered it. `title` heads the question:
+    a gettext_lazy string, so it is said in the language of each request. It goes behind
     login_required (sudo_view puts it there): the request has a user.
     `cancel_url`: for an action opened from another page than TWOFACTOR_DONE_URL,
     so that "Cancel" goes back there (without JavaScript, where it is a link).
@@ -114,9 +121,9 @@ def two_factor_state_required(*, active: bool) -> Callable[[View], View]:
             # Said, not only redirected: a page left open in another tab may offer an
             # action that no longer applies.
             if active:
-                messages.info(request, "Two-factor authentication is off.")
+                messages.info(request, gettext("Two-factor authentication is off."))
             else:
-                messages.info(request, "Two-factor authentication is already on.")
+                messages.info(request, gettext("Two-factor authentication is already on."))
             return done(request)
 
         return wrapper  # type: ignore[return-value]  # wraps(): as in sudo_required
@@ -126,7 +133,7 @@ def two_factor_state_required(*, active: bool) -> Callable[[View], View]:
 
 def sudo_view(
     *,
-    title: str,
+    title: "StrOrPromise",
     two_factor_active: bool | None = None,
     methods: Sequence[str] = ("GET", "POST"),
     secret_fields: Sequence[str] = (),

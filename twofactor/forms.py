@@ -3,7 +3,9 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import dateformat, formats, timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from twofactor import otp, services
 from twofactor.models import CREDENTIAL_NAME_MAX_LENGTH
@@ -16,44 +18,84 @@ WEBAUTHN_ANSWER_MAX_LENGTH = 64 * 1024
 
 def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
     """What a user is told when a code is refused. Never says more than they need."""
-    server_time = now.astimezone(UTC).strftime("%H:%M:%S UTC")
     if isinstance(error, services.AccountLocked):
         minutes = max(1, round((error.until - now).total_seconds() / 60))
-        return (
-            "Too many wrong codes. For your security, code entry is locked until "
-            f"{error.until.astimezone(UTC):%H:%M} UTC (about {minutes} "
-            f"minute{'s' if minutes != 1 else ''} from now)."
-        )
+        # In the user's own zone, with its abbreviation ("09:31 UTC", "10:31 CET").
+        until = formats.date_format(timezone.localtime(error.until), "TIME_FORMAT")
+        return ngettext(
+            "Too many wrong codes. For your security, code entry is locked until %(time)s "
+            "(about %(minutes)s minute from now).",
+            "Too many wrong codes. For your security, code entry is locked until %(time)s "
+            "(about %(minutes)s minutes from now).",
+            minutes,
+        ) % {"time": until, "minutes": minutes}
     if isinstance(error, services.ClockDrift):
-        seconds = abs(error.offset_seconds)
-        direction = "ahead of" if error.offset_seconds > 0 else "behind"
-        return (
-            f"That code is for a different time: your device's clock looks about {seconds} "
-            f"seconds off ({direction} the server). The server's time is {server_time}. "
-            "Turn on automatic date and time on your phone, then enter a new code."
+        return " ".join(
+            [
+                _clock_drift(error.offset_seconds),
+                _server_time(now),
+                gettext("Turn on automatic date and time on your phone, then enter a new code."),
+            ]
         )
     if isinstance(error, services.CodeReplayed):
-        return (
+        return gettext(
             "That code has already been used. Wait for the next code from your app "
             "(a new one appears every 30 seconds)."
         )
     if isinstance(error, services.NotEnrolled):
-        return (
+        return gettext(
             "This setup has expired (it lasts 10 minutes), or was started again in another "
             "browser, so the QR code you scanned will not work. Delete the entry you just "
             "added in your authenticator app, then scan the new QR code on this page and "
             "enter the code it gives."
         )
     if isinstance(error, services.InvalidBackupCode):
-        return "That backup code is not right, or it was already used: each one works once."
-    return "That code is not right. Check your authenticator app and try again."
+        return gettext(
+            "That backup code is not right, or it was already used: each one works once."
+        )
+    return gettext("That code is not right. Check your authenticator app and try again.")
+
+
+def _clock_drift(offset_seconds: int) -> str:
+    seconds = abs(offset_seconds)
+    if offset_seconds > 0:
+        message = ngettext(
+            "That code is for a different time: your device's clock looks about %(seconds)s "
+            "second off (ahead of the server).",
+            "That code is for a different time: your device's clock looks about %(seconds)s "
+            "seconds off (ahead of the server).",
+            seconds,
+        )
+    else:
+        message = ngettext(
+            "That code is for a different time: your device's clock looks about %(seconds)s "
+            "second off (behind the server).",
+            "That code is for a different time: your device's clock looks about %(seconds)s "
+            "seconds off (behind the server).",
+            seconds,
+        )
+    return message % {"seconds": seconds}
+
+
+def _server_time(now: datetime) -> str:
+    """The server's clock to set the device by: in UTC, which every phone can be compared
+    with, and in the user's own zone too when that is not UTC (what their clock shows)."""
+    server_time = now.astimezone(UTC).strftime("%H:%M:%S UTC")
+    local = timezone.localtime(now)
+    if local.tzname() == "UTC":
+        return gettext("The server's time is %(server_time)s.") % {"server_time": server_time}
+    return gettext("The server's time is %(server_time)s (%(local_time)s where you are).") % {
+        "server_time": server_time,
+        "local_time": dateformat.format(local, "H:i:s T"),
+    }
 
 
 def second_factor_way_in(*, user: AuthUser, page: str) -> str:
-    """What a session that passed no second factor should do to open `page`."""
+    """What a session that passed no second factor should do to open `page` (its name,
+    translated by the caller)."""
     if services.is_two_factor_enabled(user=user):
-        return "Log out, then log in again with your code."
-    return f"Turn on 2FA below, then open {page} again."
+        return gettext("Log out, then log in again with your code.")
+    return gettext("Turn on 2FA below, then open %(page)s again.") % {"page": page}
 
 
 def app_or_backup_code(raw: str) -> str:
@@ -64,7 +106,7 @@ def app_or_backup_code(raw: str) -> str:
     """
     if otp.normalize_totp_code(raw) is None and otp.normalize_backup_code(raw) is None:
         raise forms.ValidationError(
-            "Enter the 6-digit code from your app, or a backup code like acdef-ghjkm."
+            gettext("Enter the 6-digit code from your app, or a backup code like acdef-ghjkm.")
         )
     return raw
 
@@ -90,8 +132,8 @@ class CodeField(forms.CharField):
 
 class EnableForm(forms.Form):
     code = CodeField(
-        label="Six-digit code",
-        help_text="The code your authenticator app shows for this account.",
+        label=_("Six-digit code"),
+        help_text=_("The code your authenticator app shows for this account."),
         widget=OneTimeCodeInput(
             attrs={
                 "inputmode": "numeric",
@@ -106,7 +148,9 @@ class EnableForm(forms.Form):
     def clean_code(self) -> str:
         code = otp.normalize_totp_code(self.cleaned_data["code"])
         if code is None:
-            raise forms.ValidationError("Enter the six digits shown in your authenticator app.")
+            raise forms.ValidationError(
+                gettext("Enter the six digits shown in your authenticator app.")
+            )
         return code
 
 
@@ -114,8 +158,8 @@ class VerificationCodeForm(forms.Form):
     """One field for an app code or a backup code, told apart by shape."""
 
     code = CodeField(
-        label="Verification code",
-        help_text=(
+        label=_("Verification code"),
+        help_text=_(
             "Enter the 6-digit code from your authenticator app, "
             "or one of your backup codes (like acdef-ghjkm)."
         ),
@@ -138,14 +182,14 @@ class SudoForm(forms.Form):
     """Confirm it is really you: password, and a code when 2FA is active."""
 
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
     code = CodeField(
-        label="Verification code",
+        label=_("Verification code"),
         required=False,
-        help_text="The 6-digit code from your authenticator app, or a backup code.",
+        help_text=_("The 6-digit code from your authenticator app, or a backup code."),
         widget=OneTimeCodeInput(attrs={"autocomplete": "one-time-code", "autocapitalize": "off"}),
     )
 
@@ -189,11 +233,13 @@ class SudoForm(forms.Form):
         except services.TooManyPasswordAttempts:
             self.add_error(
                 "password",
-                "Too many wrong passwords for this account lately. "
-                "For your security, try again later.",
+                gettext(
+                    "Too many wrong passwords for this account lately. "
+                    "For your security, try again later."
+                ),
             )
         except services.WrongPassword:
-            self.add_error("password", "That password is not right.")
+            self.add_error("password", gettext("That password is not right."))
         except services.TwoFactorError as error:
             if key_answer:
                 self.add_error(None, key_error_message(error, now=now, adding=False))
@@ -219,28 +265,28 @@ class WebAuthnAnswerForm(forms.Form):
         )
 
 
-NO_WEBAUTHN_ANSWER = (
+NO_WEBAUTHN_ANSWER = _(
     "Passkeys and security keys need a browser with passkey support, with JavaScript turned on."
 )
-UNREADABLE_WEBAUTHN_ANSWER = "The answer from your passkey or security key could not be read."
+UNREADABLE_WEBAUTHN_ANSWER = _("The answer from your passkey or security key could not be read.")
 
 
 class KeyNameForm(forms.Form):
     name = forms.CharField(
-        label="Name",
+        label=_("Name"),
         max_length=CREDENTIAL_NAME_MAX_LENGTH,
-        help_text=(
+        help_text=_(
             "Something you will recognise, such as the device or password manager it is in. "
             "Up to 64 characters."
         ),
         widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True, "size": 32}),
-        error_messages={"required": "Give the key a name."},
+        error_messages={"required": _("Give the key a name.")},
     )
 
     def clean_name(self) -> str:
         name = services.clean_credential_name(self.cleaned_data["name"])
         if not name:
-            raise forms.ValidationError("Give the key a name.")
+            raise forms.ValidationError(gettext("Give the key a name."))
         return name
 
 
@@ -250,41 +296,45 @@ def key_error_message(error: services.TwoFactorError, *, now: datetime, adding: 
     if isinstance(error, services.AccountLocked):
         return code_error_message(error, now=now)
     if isinstance(error, services.WebAuthnChallengeMissing):
-        return "That took too long, or the page was opened again in another tab. Try again."
+        return gettext(
+            "That took too long, or the page was opened again in another tab. Try again."
+        )
     if isinstance(error, services.CredentialAlreadyRegistered):
-        return "This passkey or security key is already registered."
+        return gettext("This passkey or security key is already registered.")
     if adding:
-        return "Your passkey or security key could not be added. Try again."
-    return "That passkey or security key was not accepted. Try again, or enter a code instead."
+        return gettext("Your passkey or security key could not be added. Try again.")
+    return gettext(
+        "That passkey or security key was not accepted. Try again, or enter a code instead."
+    )
 
 
 class PolicyForm(forms.Form):
     """The security policy's settings, as a superuser changes them."""
 
     require_for_staff = forms.BooleanField(
-        label="Require two-factor authentication for staff",
+        label=_("Require two-factor authentication for staff"),
         required=False,
-        help_text="Staff pages always need 2FA; this also makes staff set it up and keep it on.",
+        help_text=_("Staff pages always need 2FA; this also makes staff set it up and keep it on."),
     )
     require_for_everyone = forms.BooleanField(
-        label="Require two-factor authentication for every user",
+        label=_("Require two-factor authentication for every user"),
         required=False,
-        help_text="Customers too: each must set it up by their deadline.",
+        help_text=_("Customers too: each must set it up by their deadline."),
     )
     grace_period_days = forms.IntegerField(
-        label="Grace period (days)",
+        label=_("Grace period (days)"),
         min_value=0,
         max_value=services.MAX_GRACE_PERIOD_DAYS,
-        help_text=(
+        help_text=_(
             "From each user's first login under the requirement. Until then they are reminded; "
             "after it, they must set up 2FA before anything else. 0: at once."
         ),
-        error_messages={"required": "Enter a number of days (0 for none)."},
+        error_messages={"required": _("Enter a number of days (0 for none).")},
     )
     allow_trusted_browsers = forms.BooleanField(
-        label="Let users trust a browser",
+        label=_("Let users trust a browser"),
         required=False,
-        help_text=(
+        help_text=_(
             "“Don't ask for a code on this browser” at login. Turning this off removes "
             "every trusted browser."
         ),

@@ -12,6 +12,8 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from twofactor import services
@@ -22,7 +24,7 @@ from twofactor.models import WebAuthnCredential
 from twofactor.responses import done, render_page
 
 
-@sudo_view(title="Add a passkey", two_factor_active=True)
+@sudo_view(title=_("Add a passkey"), two_factor_active=True)
 def add_key(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WebAuthnAnswerForm(request.POST if request.method == "POST" else None)
     error = ""
@@ -36,7 +38,7 @@ def add_key(request: AuthenticatedHttpRequest) -> HttpResponse:
                     now=timezone.now(),
                 )
             except services.NotEnrolled:  # Disable 2FA in another tab meanwhile
-                messages.info(request, "Two-factor authentication is off.")
+                messages.info(request, gettext("Two-factor authentication is off."))
                 return done(request)
             except services.WebAuthnError as refused:
                 error = key_error_message(refused, now=timezone.now(), adding=True)
@@ -63,15 +65,17 @@ def rename_key(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 user=request.user, pk=pk, name=form.cleaned_data["name"]
             )
         except services.UnknownCredential:
-            messages.info(request, "That passkey or security key has been removed.")
+            messages.info(request, gettext("That passkey or security key has been removed."))
         else:
-            messages.success(request, f"Saved. Your key is called “{renamed.name}”.")
+            messages.success(
+                request, gettext("Saved. Your key is called “%(name)s”.") % {"name": renamed.name}
+            )
         return done(request)
     context = {"form": form, "credential": credential, "added": request.GET.get("added") == "1"}
     return render_page(request, "twofactor/rename_key.html", context)
 
 
-@sudo_view(title="Remove a passkey", two_factor_active=True)
+@sudo_view(title=_("Remove a passkey"), two_factor_active=True)
 def remove_key(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     credential = _own_key_or_done(request, pk)
     if credential is None:
@@ -82,14 +86,18 @@ def remove_key(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         except services.LastSecondFactor:
             messages.error(
                 request,
-                "This is your last second factor. To stop using two-factor authentication, "
-                "use Disable 2FA.",
+                gettext(
+                    "This is your last second factor. To stop using two-factor "
+                    "authentication, use Disable 2FA."
+                ),
             )
         except services.UnknownCredential:
-            messages.info(request, "That passkey or security key has been removed.")
+            messages.info(request, gettext("That passkey or security key has been removed."))
         else:
             messages.success(
-                request, f"“{credential.name}” was removed: it no longer signs in to your account."
+                request,
+                gettext("“%(name)s” was removed: it no longer signs in to your account.")
+                % {"name": credential.name},
             )
         return done(request)
     status = services.get_status(user=request.user)
@@ -104,5 +112,5 @@ def _own_key_or_done(request: AuthenticatedHttpRequest, pk: int) -> WebAuthnCred
     try:
         return services.get_credential(user=request.user, pk=pk)
     except services.UnknownCredential:
-        messages.info(request, "That passkey or security key has been removed.")
+        messages.info(request, gettext("That passkey or security key has been removed."))
         return None

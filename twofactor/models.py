@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from twofactor import crypto
 
@@ -62,7 +63,7 @@ class TOTPDevice(models.Model):
     objects = TOTPDeviceQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "TOTP device"
+        verbose_name = _("TOTP device")
         indexes = [
             # "Activated" filters and sorts on this; partial so it stays small.
             models.Index(
@@ -158,7 +159,7 @@ class WebAuthnCredential(models.Model):
     objects = WebAuthnCredentialQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "WebAuthn credential"
+        verbose_name = _("WebAuthn credential")
         ordering = ["created_at", "pk"]
 
     def __str__(self) -> str:
@@ -209,16 +210,18 @@ class TwoFactorPolicy(models.Model):
     required for staff, optional for customers.
     """
 
-    require_for_staff = models.BooleanField("Require 2FA for staff", default=True, db_default=True)
+    require_for_staff = models.BooleanField(
+        _("Require 2FA for staff"), default=True, db_default=True
+    )
     require_for_everyone = models.BooleanField(
-        "Require 2FA for every user", default=False, db_default=False
+        _("Require 2FA for every user"), default=False, db_default=False
     )
     # 0: setup is forced at the first sign-in under the requirement.
     grace_period_days = models.PositiveSmallIntegerField(
-        "Grace period (days)", default=7, db_default=7
+        _("Grace period (days)"), default=7, db_default=7
     )
     allow_trusted_browsers = models.BooleanField(
-        "Let users trust a browser", default=True, db_default=True
+        _("Let users trust a browser"), default=True, db_default=True
     )
     updated_at = models.DateTimeField(null=True, blank=True)
     updated_by = models.ForeignKey(
@@ -226,8 +229,8 @@ class TwoFactorPolicy(models.Model):
     )
 
     class Meta:
-        verbose_name = "two-factor policy"
-        verbose_name_plural = "two-factor policy"
+        verbose_name = _("two-factor policy")
+        verbose_name_plural = _("two-factor policy")
 
     def __str__(self) -> str:
         return "Two-factor policy"
@@ -282,7 +285,7 @@ class TrustedBrowser(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     fingerprint = models.CharField(max_length=64)
     user_agent = models.CharField(max_length=300, blank=True)
-    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()

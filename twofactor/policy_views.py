@@ -4,6 +4,8 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from twofactor import services
 from twofactor.decorators import sudo_view
@@ -20,13 +22,13 @@ def _superusers_with_two_factor(request: HttpRequest) -> HttpResponse | None:
     if not services.is_session_verified(request=request):
         # The policy decides who may skip 2FA: it is changed only from a session that passed it.
         messages.warning(
-            request, "The security policy can be changed only after logging in with 2FA."
+            request, gettext("The security policy can be changed only after logging in with 2FA.")
         )
         return done(request)
     return None
 
 
-@sudo_view(title="Security policy", refusal=_superusers_with_two_factor)
+@sudo_view(title=_("Security policy"), refusal=_superusers_with_two_factor)
 def security_policy(request: AuthenticatedHttpRequest) -> HttpResponse:
     policy = services.get_policy()
     initial = {name: getattr(policy, name) for name in services.POLICY_FIELDS}
@@ -34,9 +36,13 @@ def security_policy(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         changes = services.update_policy(actor=request.user, **form.cleaned_data)
         if changes:
-            messages.success(request, f"Security policy saved: {'; '.join(changes)}.")
+            messages.success(
+                request,
+                # The list of changes, each in the words of services.update_policy.
+                gettext("Security policy saved: %(changes)s.") % {"changes": "; ".join(changes)},
+            )
         else:
-            messages.info(request, "Nothing changed.")
+            messages.info(request, gettext("Nothing changed."))
         # POST, redirect, GET: a reload does not post the form again.
         return redirect("twofactor:security_policy")
     context = {"form": form, "policy": policy}

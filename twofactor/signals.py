@@ -49,31 +49,32 @@ trusted_browsers_removed      in     count: the user removed one or all (the rem
 
 from django.db import models
 from django.dispatch import Signal
+from django.utils.translation import gettext_lazy as _
 
 
 class Method(models.TextChoices):
     """How a second factor was proven."""
 
-    TOTP = "totp", "authenticator app"
-    BACKUP = "backup", "backup code"
+    TOTP = "totp", _("authenticator app")
+    BACKUP = "backup", _("backup code")
     # The second step, after the password: any registered key (passkey or security key).
-    WEBAUTHN = "webauthn", "passkey or security key"
+    WEBAUTHN = "webauthn", _("passkey or security key")
     # Signed in with a passkey alone (user verification: both factors in one).
-    PASSKEY = "passkey", "passkey, without a password"
+    PASSKEY = "passkey", _("passkey, without a password")
     # No code asked: this browser was trusted at an earlier login with a second factor.
-    TRUSTED_BROWSER = "trusted_browser", "trusted browser, no code asked"
+    TRUSTED_BROWSER = "trusted_browser", _("trusted browser, no code asked")
 
 
 class Outcome(models.TextChoices):
     """Why a code was refused."""
 
-    INVALID = "invalid", "wrong code"
-    REPLAYED = "replayed", "code already used"
-    DRIFT = "drift", "code from a device with a wrong clock"
+    INVALID = "invalid", _("wrong code")
+    REPLAYED = "replayed", _("code already used")
+    DRIFT = "drift", _("code from a device with a wrong clock")
     # Keys: the answer did not verify (wrong signature, origin, RP id, or not a key
     # of this account), or its signature counter went backwards (a cloned key?).
-    KEY_REFUSED = "key_refused", "key not accepted"
-    SIGN_COUNT = "sign_count", "key's signature counter went backwards"
+    KEY_REFUSED = "key_refused", _("key not accepted")
+    SIGN_COUNT = "sign_count", _("key's signature counter went backwards")
 
 
 two_factor_enabled = Signal()

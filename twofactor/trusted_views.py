@@ -6,6 +6,7 @@ No "confirm it's you": removing trust only ever asks for more (a code at the nex
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from twofactor import services
@@ -22,12 +23,12 @@ def remove_trusted_browser(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
     if services.remove_trusted_browser(user=request.user, pk=pk):
         messages.success(
             request,
-            "This browser will ask for a code next time you log in."
+            gettext("This browser will ask for a code next time you log in.")
             if is_this_browser
-            else "That browser will ask for a code at its next login.",
+            else gettext("That browser will ask for a code at its next login."),
         )
     else:  # removed already (another tab), expired, or not the user's: nothing to say but that
-        messages.info(request, "That browser is no longer trusted.")
+        messages.info(request, gettext("That browser is no longer trusted."))
     return done(request)
 
 
@@ -36,7 +37,9 @@ def remove_trusted_browser(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
 @require_POST
 def remove_all_trusted_browsers(request: AuthenticatedHttpRequest) -> HttpResponse:
     if services.forget_trusted_browsers(user=request.user):
-        messages.success(request, "No browser is trusted any more: each asks for a code at login.")
+        messages.success(
+            request, gettext("No browser is trusted any more: each asks for a code at login.")
+        )
     else:
-        messages.info(request, "No browser is trusted.")
+        messages.info(request, gettext("No browser is trusted."))
     return done(request)

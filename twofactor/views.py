@@ -16,7 +16,9 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect, resolve_url
-from django.utils import timezone
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from twofactor import otp, services
@@ -39,7 +41,7 @@ from twofactor.signals import Method
 PASSKEY_ANSWER_FIELD = "credential"
 # The code step's "Don't ask for a code on this browser" box (with a code or a key).
 REMEMBER_BROWSER_FIELD = "remember_browser"
-PASSKEY_REFUSED = (
+PASSKEY_REFUSED = _(
     "That passkey was not accepted. It may have been removed from your account. "
     "Try again, or log in with your email and password."
 )
@@ -134,7 +136,7 @@ def _browser_secret(request: HttpRequest) -> str:
     return str(request.META.get("CSRF_COOKIE", ""))
 
 
-@sudo_view(title="Enable 2FA", two_factor_active=False)
+@sudo_view(title=_("Enable 2FA"), two_factor_active=False)
 def enable(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = EnableForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -167,7 +169,7 @@ def enable(request: AuthenticatedHttpRequest) -> HttpResponse:
         # After a refused code: the same pending secret, or a new one if it expired.
         device = services.begin_enrollment(user=request.user, session=request.session)
     except services.AlreadyEnabled:
-        messages.info(request, "Two-factor authentication is already on.")
+        messages.info(request, gettext("Two-factor authentication is already on."))
         return done(request)
     return render_page(request, "twofactor/enable.html", _enable_context(request, form, device))
 
@@ -190,17 +192,13 @@ def _disable_refusal(request: HttpRequest) -> HttpResponse | None:
     """Under the security policy's requirement, Disable 2FA is explained, not offered."""
     if not request.user.is_authenticated or not services.is_two_factor_required(user=request.user):
         return None
-    context = {"required_for": _required_for(request.user)}
+    # Whom the requirement covers, for the page to say in a whole sentence.
+    context = {"required_for_everyone": services.get_policy().require_for_everyone}
     status = 200 if getattr(request, "htmx", False) else 403  # htmx 2 swaps no 403
     return render_page(request, "twofactor/disable_refused.html", context, status=status)
 
 
-def _required_for(user: Any) -> str:
-    """Whom the policy's requirement covers, in words, as it covers `user`."""
-    return "every account" if services.get_policy().require_for_everyone else "staff accounts"
-
-
-@sudo_view(title="Disable 2FA", two_factor_active=True, refusal=_disable_refusal)
+@sudo_view(title=_("Disable 2FA"), two_factor_active=True, refusal=_disable_refusal)
 def disable(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "confirm" in request.POST:
         try:
@@ -209,15 +207,17 @@ def disable(request: AuthenticatedHttpRequest) -> HttpResponse:
             return _disable_refusal(request) or done(request)
         messages.success(
             request,
-            "Two-factor authentication is off. Your authenticator app, passkeys and security "
-            "keys and backup codes were removed.",
+            gettext(
+                "Two-factor authentication is off. Your authenticator app, passkeys and "
+                "security keys and backup codes were removed."
+            ),
         )
         return done(request)
     status = services.get_status(user=request.user)
     return render_page(request, "twofactor/disable.html", {"status": status})
 
 
-@sudo_view(title="Generate backup code", two_factor_active=True)
+@sudo_view(title=_("Generate backup code"), two_factor_active=True)
 def backup_codes(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and "generate" in request.POST:
         services.regenerate_and_stash_backup_codes(user=request.user, session=request.session)
@@ -249,12 +249,14 @@ def new_backup_codes(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _backup_codes_text(request: HttpRequest, codes: list[str]) -> str:
+    # The time in the user's own zone, with its abbreviation ("2025-03-14 09:26 UTC").
+    generated = dateformat.format(timezone.localtime(timezone.now()), "Y-m-d H:i T")
     lines = [
-        f"{app_settings.ISSUER} - backup codes",
-        f"Account: {request.user.get_username()}",
-        f"Generated: {timezone.now():%Y-%m-%d %H:%M} UTC",
+        gettext("%(issuer)s - backup codes") % {"issuer": app_settings.ISSUER},
+        gettext("Account: %(username)s") % {"username": request.user.get_username()},
+        gettext("Generated: %(time)s") % {"time": generated},
         "",
-        "Each code works once. Generating new codes invalidates these.",
+        gettext("Each code works once. Generating new codes invalidates these."),
         "",
         *codes,
         "",
@@ -272,17 +274,21 @@ def login_code(request: HttpRequest) -> HttpResponse:
     try:
         pending = services.get_pending_login(request=request, now=now)
     except services.PendingLoginExpired:
-        messages.warning(request, "Your sign-in took longer than 10 minutes. Please start again.")
+        messages.warning(
+            request, gettext("Your sign-in took longer than 10 minutes. Please start again.")
+        )
         return redirect(app_settings.LOGIN_URL)
     except services.PendingLoginVoided:
         messages.warning(
             request,
-            "The account's password or sign-in settings changed while you were signing in. "
-            "Please start again.",
+            gettext(
+                "The account's password or sign-in settings changed while you were signing "
+                "in. Please start again."
+            ),
         )
         return redirect(app_settings.LOGIN_URL)
     except services.PendingLoginMissing:
-        messages.info(request, "Enter your email and password first.")
+        messages.info(request, gettext("Enter your email and password first."))
         return redirect(app_settings.LOGIN_URL)
 
     is_key_answer = request.method == "POST" and PASSKEY_ANSWER_FIELD in request.POST
@@ -313,7 +319,9 @@ def login_code(request: HttpRequest) -> HttpResponse:
                 request=request, pending=pending, code=form.cleaned_data["code"], now=now
             )
     except services.PendingLoginMissing:
-        messages.warning(request, "Your sign-in could not be completed. Please start again.")
+        messages.warning(
+            request, gettext("Your sign-in could not be completed. Please start again.")
+        )
         return redirect(app_settings.LOGIN_URL)
     except services.TwoFactorError as error:
         if key_form.is_bound:
@@ -370,12 +378,16 @@ def _warn_about_backup_codes(request: HttpRequest, remaining: int) -> None:
     if remaining == 0:
         messages.warning(
             request,
-            "You used your last backup code. Generate a new set on this page now.",
+            gettext("You used your last backup code. Generate a new set on this page now."),
         )
     else:
         # A reminder, not good news: warning styling, like every reminder.
         messages.warning(
             request,
-            f"You signed in with a backup code. {remaining} unused "
-            f"backup code{'s' if remaining != 1 else ''} left.",
+            ngettext(
+                "You signed in with a backup code. %(count)s unused backup code left.",
+                "You signed in with a backup code. %(count)s unused backup codes left.",
+                remaining,
+            )
+            % {"count": remaining},
         )

@@ -79,7 +79,8 @@ class ResetRule(enum.StrEnum):
 
 
 class ResetRefused(TwoFactorError):
-    """A reset that `rule` forbids; `message` says so in a sentence for a page."""
+    """A reset that `rule` forbids; `message` says so in a sentence for a page (in the
+    active language: the command line words each rule itself, in English)."""
 
     def __init__(self, rule: ResetRule, message: str) -> None:
         super().__init__(message)

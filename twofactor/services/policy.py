@@ -10,19 +10,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from twofactor import signals
 from twofactor.models import PolicyDeadline, TrustedBrowser, TwoFactorPolicy
 from twofactor.services.status import is_two_factor_enabled
 from twofactor.user_model import AuthUser
 
-# What a superuser may change, with the words the log and the e-mail use for it.
+# What a superuser may change, with the words the log, the e-mail and the page use for it
+# (in English for the log: policy_changed; in the superuser's language on the page).
 POLICY_FIELDS = {
-    "require_for_staff": "2FA required for staff",
-    "require_for_everyone": "2FA required for every user",
-    "grace_period_days": "grace period",
-    "allow_trusted_browsers": "trusted browsers allowed",
+    "require_for_staff": _("2FA required for staff"),
+    "require_for_everyone": _("2FA required for every user"),
+    "grace_period_days": _("grace period"),
+    "allow_trusted_browsers": _("trusted browsers allowed"),
 }
 MAX_GRACE_PERIOD_DAYS = 365
 
@@ -74,7 +77,8 @@ def _required_since(*, user: AuthUser, now: datetime) -> datetime:
 
 def update_policy(*, actor: AuthUser, now: datetime | None = None, **values: object) -> list[str]:
     """Change the policy (only the POLICY_FIELDS given); returns the words for what changed,
-    announced by policy_changed with the actor. Nothing changed: nothing announced."""
+    in the active language, for the page. policy_changed announces them with the actor in
+    English, as the log keeps them. Nothing changed: nothing announced."""
     unknown = set(values) - set(POLICY_FIELDS)
     if unknown:
         raise TypeError(f"Not policy fields: {', '.join(sorted(unknown))}")
@@ -95,13 +99,20 @@ def update_policy(*, actor: AuthUser, now: datetime | None = None, **values: obj
         if "allow_trusted_browsers" in changed and not policy.allow_trusted_browsers:
             # Off means off: no trust left behind to come back if it is switched on again.
             TrustedBrowser.objects.all().delete()
-        words = [_describe(policy, name) for name in changed]
-        signals.policy_changed.send(sender=type(actor), user=actor, changes=words, policy=policy)
-    return words
+        with translation.override("en"):
+            recorded = [_describe(policy, name) for name in changed]
+        signals.policy_changed.send(sender=type(actor), user=actor, changes=recorded, policy=policy)
+    return [_describe(policy, name) for name in changed]
 
 
 def _describe(policy: TwoFactorPolicy, name: str) -> str:
     value = getattr(policy, name)
+    setting = POLICY_FIELDS[name]
     if name == "grace_period_days":
-        return f"{POLICY_FIELDS[name]}: {value} day{'s' if value != 1 else ''}"
-    return f"{POLICY_FIELDS[name]}: {'on' if value else 'off'}"
+        return ngettext("%(setting)s: %(days)s day", "%(setting)s: %(days)s days", value) % {
+            "setting": setting,
+            "days": value,
+        }
+    if value:
+        return gettext("%(setting)s: on") % {"setting": setting}
+    return gettext("%(setting)s: off") % {"setting": setting}

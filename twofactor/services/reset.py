@@ -6,6 +6,7 @@ so before it shows a form.
 """
 
 from django.db import transaction
+from django.utils.translation import gettext
 
 from twofactor import signals
 from twofactor.services.enrollment import delete_second_factors
@@ -25,8 +26,10 @@ def reset_refusal(*, user: AuthUser, actor: AuthUser | None) -> ResetRefused | N
         # Resetting yourself would skip the password and code that Disable 2FA asks for.
         return ResetRefused(
             ResetRule.OWN_ACCOUNT,
-            "You cannot reset your own two-factor authentication here. "
-            "Use Disable 2FA on your profile.",
+            gettext(
+                "You cannot reset your own two-factor authentication here. "
+                "Use Disable 2FA on your profile."
+            ),
         )
     if not getattr(actor, "is_superuser", False) and (
         getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)
@@ -35,7 +38,7 @@ def reset_refusal(*, user: AuthUser, actor: AuthUser | None) -> ResetRefused | N
         # second factor: that colleague may hold rights the actor does not.
         return ResetRefused(
             ResetRule.STAFF_TARGET,
-            "Only a superuser can reset the two-factor authentication of a staff member.",
+            gettext("Only a superuser can reset the two-factor authentication of a staff member."),
         )
     return None
 
@@ -47,7 +50,8 @@ def reset_two_factor(*, user: AuthUser, actor: AuthUser | None, reason: str) -> 
     # itself): the user is told the reason.
     if not any(character.isalnum() for character in reason):
         raise ResetRefused(
-            ResetRule.NO_REASON, "A reason is required: it is recorded and the user is told."
+            ResetRule.NO_REASON,
+            gettext("A reason is required: it is recorded and the user is told."),
         )
     refusal = reset_refusal(user=user, actor=actor)
     if refusal is not None:

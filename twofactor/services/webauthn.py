@@ -34,6 +34,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.translation import gettext_lazy as _
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -97,9 +98,10 @@ SIGN_IN_MAC_BYTES = 32
 # ValueError / TypeError from a userHandle that is not base64url, RecursionError from
 # deeply nested JSON. All are the sender's fault: a refusal, never a server error.
 UNREADABLE = (WebAuthnException, ValueError, TypeError, RecursionError)
-# The name a key gets when the user gives none: synced or built-in, or a roaming key.
-DEFAULT_PASSKEY_NAME = "Passkey"
-DEFAULT_SECURITY_KEY_NAME = "Security key"
+# The name a key gets when the user gives none: synced or built-in, or a roaming key. In
+# the user's language as the key is added; from then on it is the user's to rename.
+DEFAULT_PASSKEY_NAME = _("Passkey")
+DEFAULT_SECURITY_KEY_NAME = _("Security key")
 
 
 def begin_registration(
@@ -168,7 +170,7 @@ def finish_registration(
     name = clean_credential_name(name) or _unused_name(
         user,
         name_for_aaguid(verified.aaguid)
-        or (
+        or str(
             DEFAULT_PASSKEY_NAME
             if backup_eligible
             or parsed.authenticator_attachment == AuthenticatorAttachment.PLATFORM

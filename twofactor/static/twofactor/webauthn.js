@@ -16,20 +16,24 @@
     navigator.credentials
   );
 
+  // The page's language, from Django's JavaScript catalog where the page loads it before
+  // this script; without it, the English as written here.
+  var gettext = window.gettext || function (text) { return text; };
+
   // NotAllowedError is the browser's one answer for "cancelled", "timed out" and "no
   // key of this site here" (it says no more, so a site cannot probe for keys): each
   // ceremony says what that means for it and what to do instead.
   var NOT_ALLOWED = {
-    register: "Nothing was saved or sent: the request was cancelled or timed out. Try again when you are ready.",
-    authenticate: "No passkey or security key was used: the request was cancelled or timed out, or this key is not registered to your account. Try again, or enter a code instead.",
-    "sign-in": "No passkey was used: the request was cancelled or timed out, or this device has no passkey for this site. Try again, or log in with your email and password."
+    register: gettext("Nothing was saved or sent: the request was cancelled or timed out. Try again when you are ready."),
+    authenticate: gettext("No passkey or security key was used: the request was cancelled or timed out, or this key is not registered to your account. Try again, or enter a code instead."),
+    "sign-in": gettext("No passkey was used: the request was cancelled or timed out, or this device has no passkey for this site. Try again, or log in with your email and password.")
   };
   var MESSAGES = {
-    InvalidStateError: "This passkey or security key is already registered to your account.",
-    SecurityError: "Passkeys cannot be used at this web address. Open the portal at its usual address and try again.",
+    InvalidStateError: gettext("This passkey or security key is already registered to your account."),
+    SecurityError: gettext("Passkeys cannot be used at this web address. Open the portal at its usual address and try again."),
     AbortError: ""
   };
-  var FALLBACK = "Your browser could not use a passkey or security key here. Try again, or use another way.";
+  var FALLBACK = gettext("Your browser could not use a passkey or security key here. Try again, or use another way.");
 
   // Passkey autofill on the login page waits in the background; the button's own
   // request must cancel it first (a browser runs one WebAuthn request at a time).
