@@ -14,7 +14,15 @@ PIP_COMPILE = CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_TOOLS)/bin/pip-compile -
 # Task workers `make serve` starts beside gunicorn (each sends e-mails from the queue).
 TASK_WORKERS ?= 1
 
-.PHONY: run test install lint typecheck lock lock-upgrade serve worker screenshots clean
+# German and French (issue 19): the catalogs are committed, the compiled .mo files are
+# not; polib compiles them (no gettext tools needed to run or test).
+CATALOGS := $(wildcard locale/*/LC_MESSAGES/*.po twofactor/locale/*/LC_MESSAGES/*.po)
+COMPILED := $(CATALOGS:.po=.mo)
+# `make messages` (needs gettext's xgettext) re-reads the marked strings into the catalogs.
+MAKEMESSAGES = DEBUG=1 $(abspath $(BIN))/python $(abspath manage.py) makemessages \
+	--locale de --locale fr --no-obsolete --add-location=file
+
+.PHONY: run test install lint typecheck lock lock-upgrade serve worker screenshots clean messages
 
 # Only what the lock pins, checked against its hashes; then the project itself, without deps.
 $(STAMP): $(LOCK) pyproject.toml
@@ -26,9 +34,21 @@ $(STAMP): $(LOCK) pyproject.toml
 	  || { echo "$(LOCK) does not satisfy pyproject.toml: run make lock" >&2; exit 1; }
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(COMPILED)
 
-run: $(STAMP)
+%.mo: %.po $(STAMP)
+	$(BIN)/python -c 'import sys, polib; polib.pofile(sys.argv[1]).save_as_mofile(sys.argv[2])' $< $@
+
+# The project's strings in locale/, the reusable twofactor app's in its own twofactor/locale/.
+messages: $(STAMP)
+	$(MAKEMESSAGES) --ignore 'twofactor/*' --ignore 'tests/*' --ignore 'benchmarks/*' \
+	  --ignore 'staticfiles/*' --ignore 'artifacts/*' --ignore 'docs/*'
+	$(MAKEMESSAGES) --domain djangojs --ignore 'twofactor/*' --ignore 'tests/*' \
+	  --ignore 'staticfiles/*' --ignore 'artifacts/*' --ignore 'docs/*'
+	cd twofactor && $(MAKEMESSAGES) --ignore 'migrations/*'
+	cd twofactor && $(MAKEMESSAGES) --domain djangojs
+
+run: $(STAMP) $(COMPILED)
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DEBUG=1 $(BIN)/python manage.py seed_demo
 	@echo "Log in at http://localhost:8000 with one of the demo users above (passkeys need localhost, not 127.0.0.1)."
@@ -43,10 +63,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) lint typecheck
+test: $(STAMP) $(COMPILED) lint typecheck
 	$(BIN)/python -m pytest
 
-serve: $(STAMP)
+serve: $(STAMP) $(COMPILED)
 	@test -n "$$SECRET_KEY" || { echo "make serve: SECRET_KEY is not set. Export a long random value, e.g." \
 	  "SECRET_KEY=\$$(python3 -c 'import secrets; print(secrets.token_urlsafe(50))')" >&2; exit 1; }
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
@@ -59,7 +79,7 @@ serve: $(STAMP)
 	  $(BIN)/gunicorn portal.wsgi:application --config portal/gunicorn.conf.py
 
 # One task worker (sends the e-mails), for a machine beside the app servers: same environment.
-worker: $(STAMP)
+worker: $(STAMP) $(COMPILED)
 	$(BIN)/python manage.py db_worker --no-reload
 
 # The README's tour pictures: saved by the browser journeys, copied under stable names.
@@ -83,12 +103,13 @@ TOUR := login-1-password-desktop:01-login enable-1-profile-desktop:02-profile \
 	policy-1-page-desktop:27-security-policy policy-2-banner-desktop:28-policy-banner \
 	policy-3-forced-setup-desktop:29-forced-setup trust-1-code-step-box-desktop:30-trust-this-browser \
 	trust-2-list-desktop:31-trusted-browsers sessions-1-list-desktop:32-sessions \
-	sessions-2-staff-desktop:33-staff-sessions
+	sessions-2-staff-desktop:33-staff-sessions german-3-activated-desktop:34-german-profile \
+	german-5-locked-phone:35-german-lock-phone
 
-screenshots: $(STAMP)
+screenshots: $(STAMP) $(COMPILED)
 	$(BIN)/python -m pytest -q tests/e2e/test_journeys.py tests/e2e/test_edges.py \
 	  tests/e2e/test_profile_journeys.py tests/e2e/test_passkeys.py \
-	  tests/e2e/test_policy_trust_sessions.py
+	  tests/e2e/test_policy_trust_sessions.py tests/e2e/test_languages.py
 	for pair in $(TOUR); do \
 	  cp artifacts/screenshots/$${pair%%:*}.png docs/screenshots/tour-$${pair#*:}.png; done
 

@@ -113,7 +113,7 @@ def request_email_change(*, user: User, new_email: str, link_for: Callable[[str]
         change = EmailChange.objects.create(user=user, new_email=new_email)
         token = signing.dumps({"change": change.pk, "user": user.pk}, salt=EMAIL_CHANGE_SALT)
         event = security_log.record_event(
-            user=user, kind=Kind.EMAIL_CHANGE_REQUESTED, detail=f"to {new_email}"
+            user=user, kind=Kind.EMAIL_CHANGE_REQUESTED, facts={"new_email": new_email}
         )
         notifications.notify_address(
             to=new_email, template="email_change_confirm", event=event, user=user,
@@ -169,7 +169,9 @@ def confirm_email_change(*, user: User, token: str, now: datetime | None = None)
             transaction.set_rollback(True)
             raise AddressTaken from None
         event = security_log.record_event(
-            user=user, kind=Kind.EMAIL_CHANGED, detail=f"from {old_email} to {change.new_email}"
+            user=user,
+            kind=Kind.EMAIL_CHANGED,
+            facts={"old_email": old_email, "new_email": change.new_email},
         )
         notifications.notify(user=user, event=event, extra={"new_email": change.new_email})
         # The old address is told too, with the way to support: it may not have been them.
@@ -209,7 +211,7 @@ def close_account(*, user: User) -> None:
         # The log stays for the audit trail, but names nobody: no addresses in it.
         SecurityEvent.objects.filter(
             user=locked, kind__in=[Kind.EMAIL_CHANGE_REQUESTED, Kind.EMAIL_CHANGED]
-        ).update(detail="")
+        ).update(detail="", facts={})
         EmailChange.objects.filter(user=locked).delete()
         locked.email = f"closed-{locked.pk}@{CLOSED_ACCOUNT_DOMAIN}"
         locked.name = ""
@@ -234,7 +236,9 @@ def sign_out_sessions(*, user: User, request: HttpRequest, only: int | None = No
         ended = session_records.end_sessions(user=user, keep=current, only=only)
         if only is not None:
             if ended:
-                security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail="1 session")
+                security_log.record_event(
+                    user=user, kind=Kind.SESSIONS_ENDED, facts={"sessions": ended}
+                )
             return ended
         this_trust = twofactor_services.current_browser_trust(request=request, user=user)
         # Sessions without a record (opened before records existed) end too: a new
@@ -245,10 +249,8 @@ def sign_out_sessions(*, user: User, request: HttpRequest, only: int | None = No
         )
         update_session_auth_hash(request, user)
         if ended or untrusted:
-            words = [f"{ended} session{'s' if ended != 1 else ''}"]
-            if untrusted:
-                words.append(f"{untrusted} trusted browser{'s' if untrusted != 1 else ''}")
-            security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, detail=", ".join(words))
+            facts = {"sessions": ended, "trusted_browsers": untrusted}
+            security_log.record_event(user=user, kind=Kind.SESSIONS_ENDED, facts=facts)
     return ended
 
 

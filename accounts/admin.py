@@ -20,6 +20,8 @@ from django.contrib.auth.forms import AdminPasswordChangeForm
 from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.db import router, transaction
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import notifications, security_log, user_list
@@ -59,14 +61,14 @@ def changed_fields(message: list | str) -> list[str]:
 class TwoFactorListFilter(admin.SimpleListFilter):
     """The same filter as the All users page, from the same twofactor query helper."""
 
-    title = "Two-Factor authentication"
+    title = _("Two-Factor authentication")
     parameter_name = "two_factor"
 
     def lookups(self, request, model_admin):
         return [
-            (twofactor_queries.ACTIVATED, "Activated"),
-            (twofactor_queries.NOT_ACTIVATED, "Not activated"),
-            (twofactor_queries.KEYS, "Passkey or security key"),
+            (twofactor_queries.ACTIVATED, _("Activated")),
+            (twofactor_queries.NOT_ACTIVATED, _("Not activated")),
+            (twofactor_queries.KEYS, _("Passkey or security key")),
         ]
 
     def queryset(self, request, queryset):
@@ -107,7 +109,7 @@ class ConfirmChangesMixin(_ModelAdmin):
         return self._after_proof(
             request,
             self.has_add_permission(request),
-            f"Add {self.opts.verbose_name}",
+            gettext("Add %(name)s") % {"name": self.opts.verbose_name},
             super().add_view,
             form_url,
             extra_context,
@@ -117,7 +119,7 @@ class ConfirmChangesMixin(_ModelAdmin):
         return self._after_proof(
             request,
             self.has_change_permission(request),
-            f"Change {self.opts.verbose_name}",
+            gettext("Change %(name)s") % {"name": self.opts.verbose_name},
             super().change_view,
             object_id,
             form_url,
@@ -128,7 +130,7 @@ class ConfirmChangesMixin(_ModelAdmin):
         return self._after_proof(
             request,
             self.has_delete_permission(request),
-            f"Delete {self.opts.verbose_name}",
+            gettext("Delete %(name)s") % {"name": self.opts.verbose_name},
             super().delete_view,
             object_id,
             extra_context,
@@ -167,12 +169,12 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
     search_fields = ["email", "name"]
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Personal info", {"fields": ("name",)}),
+        (_("Personal info"), {"fields": ("name",)}),
         (
-            "Permissions",
+            _("Permissions"),
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
         ),
-        ("Important dates", {"fields": ("last_login", "date_joined")}),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "name", "password1", "password2")}),
@@ -192,11 +194,11 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
             )
         )
 
-    @admin.display(description="2FA", boolean=True)
+    @admin.display(description=_("2FA"), boolean=True)
     def two_factor_status(self, obj: "WithAnnotations[User, TwoFactorColumns]") -> bool:
         return obj.authenticator_app or obj.webauthn_credential_count > 0
 
-    @admin.display(description="Methods")
+    @admin.display(description=_("Methods"))
     def two_factor_methods(self, obj: "WithAnnotations[User, TwoFactorColumns]") -> str | None:
         # None: the admin's own mark for an empty value.
         methods = user_list.two_factor_methods(
@@ -233,7 +235,7 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
             # As on My profile: the old address hears of the move, with the way to support.
             event = security_log.record_event(
                 user=obj, kind=Kind.EMAIL_CHANGED, actor=request.user,
-                detail=f"from {old_email} to {obj.email}",
+                facts={"old_email": old_email, "new_email": obj.email},
             )  # fmt: skip
             notifications.notify(user=obj, event=event, extra={"new_email": obj.email})
             notifications.notify_address(
@@ -245,7 +247,7 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
         return self._after_proof(
             request,
             self.has_change_permission(request),
-            "Change password",
+            gettext("Change password"),
             self._change_password,
             id,
             form_url,
@@ -275,13 +277,14 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
                     user=obj,
                     kind=Kind.ACCOUNT_CHANGED,
                     actor=request.user,
-                    detail="password login disabled",
+                    detail=security_log.PASSWORD_LOGIN_DISABLED,
                 )
             fields.remove(PASSWORD_FIELD)
         if fields:
-            # Names of fields only ("staff status, groups"): never a value.
+            # Names of fields only ("staff status, groups"): never a value. They are the
+            # admin's untranslated labels (verbose names), so a log reader's language has them.
             security_log.record_event(
-                user=obj, kind=Kind.ACCOUNT_CHANGED, actor=request.user, detail=", ".join(fields)
+                user=obj, kind=Kind.ACCOUNT_CHANGED, actor=request.user, facts={"fields": fields}
             )
         return entry
 
@@ -294,7 +297,7 @@ class UserAdmin(ConfirmChangesMixin, DjangoUserAdmin):
                 user=request.user,
                 kind=Kind.ACCOUNT_DELETED,
                 actor=request.user,
-                detail=f"{user.email}, user {user.pk}",
+                facts={"email": user.email, "user_id": user.pk},
             )
         return entries
 
@@ -318,17 +321,19 @@ class GroupAdmin(ConfirmChangesMixin, DjangoGroupAdmin):
     def log_change(self, request, obj, message):
         entry = super().log_change(request, obj, message)
         if "permissions" in changed_fields(message):
-            self._record_on_members(request, obj, f"permissions of group {obj.name}")
+            self._record_on_members(request, obj, "permissions")
         return entry
 
     def log_deletions(self, request, queryset):
         entries = super().log_deletions(request, queryset)  # before the delete: members known
         for group in queryset:
-            self._record_on_members(request, group, f"group {group.name} deleted")
+            self._record_on_members(request, group, "deleted")
         return entries
 
-    def _record_on_members(self, request, group: Group, detail: str) -> None:
+    def _record_on_members(self, request, group: Group, change: str) -> None:
+        # `change`: "permissions" (they changed) or "deleted" (the group went).
+        facts = {"group": group.name, "group_change": change}
         for member in group.user_set.all():
             security_log.record_event(
-                user=member, kind=Kind.ACCOUNT_CHANGED, actor=request.user, detail=detail
+                user=member, kind=Kind.ACCOUNT_CHANGED, actor=request.user, facts=facts
             )

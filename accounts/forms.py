@@ -1,16 +1,22 @@
 import unicodedata
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth import forms as auth_forms
 from django.http import HttpRequest
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts import account_changes, user_list
 from accounts.models import User, deliverable_email_address, normalize_email_address
+from accounts.tasks import speaking_to
 from twofactor import queries as twofactor_queries
 from twofactor import services as twofactor_services
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 class NormalizedEmailField(forms.EmailField):
@@ -44,23 +50,46 @@ class EmailAuthenticationForm(auth_forms.AuthenticationForm):
     """
 
     username = NormalizedEmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autofocus": True, "autocomplete": "username"}),
     )
     error_messages = {
-        "invalid_login": "That email and password do not match an account. "
-        "Check both and try again.",
-        "inactive": "That email and password do not match an account. Check both and try again.",
+        "invalid_login": _(
+            "That email and password do not match an account. Check both and try again."
+        ),
+        "inactive": _("That email and password do not match an account. Check both and try again."),
     }
 
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
     email = NormalizedEmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        # Sent by a task, for the account the address belongs to: in its language and
+        # time zone, not the worker's (nor the language of whoever asked for the link).
+        user = context["user"]
+        with speaking_to(user.language, user.time_zone):
+            super().send_mail(
+                subject_template_name,
+                email_template_name,
+                context,
+                from_email,
+                to_email,
+                html_email_template_name,
+            )
 
     def get_users(self, email: str) -> Iterator[User]:
         # Exact match on the normalised address, as at login: Django's iexact
@@ -88,35 +117,38 @@ class UserListForm(forms.Form):
     """
 
     two_factor = forms.ChoiceField(
-        label="Two-Factor authentication",
+        label=_("Two-Factor authentication"),
         required=False,
         choices=[
-            ("", "All"),
-            (twofactor_queries.ACTIVATED, "Activated"),
-            (twofactor_queries.NOT_ACTIVATED, "Not activated"),
-            (twofactor_queries.KEYS, "Passkey or security key"),
-            (twofactor_queries.PAST_DEADLINE, "Past the 2FA deadline"),
+            ("", _("All")),
+            (twofactor_queries.ACTIVATED, _("Activated")),
+            (twofactor_queries.NOT_ACTIVATED, _("Not activated")),
+            (twofactor_queries.KEYS, _("Passkey or security key")),
+            (twofactor_queries.PAST_DEADLINE, _("Past the 2FA deadline")),
         ],
         error_messages={
-            "invalid_choice": "Unknown two-factor authentication filter “%(value)s”. "
-            "Choose All, Activated, Not activated, Passkey or security key, "
-            "or Past the 2FA deadline."
+            "invalid_choice": _(
+                "Unknown two-factor authentication filter “%(value)s”. "
+                "Choose All, Activated, Not activated, Passkey or security key, "
+                "or Past the 2FA deadline."
+            )
         },
     )
     q = forms.CharField(
-        label="Search",
+        label=_("Search"),
         required=False,
         max_length=100,
-        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Name or email"}),
-        error_messages={"max_length": "Search for at most %(limit_value)d characters."},
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": _("Name or email")}),
+        error_messages={"max_length": _("Search for at most %(limit_value)d characters.")},
     )
     sort = forms.ChoiceField(
         required=False,
         choices=[(key, key) for key in user_list.SORT_CHOICES],
         widget=forms.HiddenInput,
         error_messages={
-            "invalid_choice": "Unknown sort “%(value)s”. "
-            "Sort by name, email, last login or date joined."
+            "invalid_choice": _(
+                "Unknown sort “%(value)s”. Sort by name, email, last login or date joined."
+            )
         },
     )
     # Not rendered: changing the filter or the search starts again at page 1.
@@ -124,8 +156,8 @@ class UserListForm(forms.Form):
         required=False,
         min_value=1,
         error_messages={
-            "invalid": "The page must be a whole number, 1 or more.",
-            "min_value": "The page must be a whole number, 1 or more.",
+            "invalid": _("The page must be a whole number, 1 or more."),
+            "min_value": _("The page must be a whole number, 1 or more."),
         },
     )
 
@@ -148,12 +180,13 @@ class UserListForm(forms.Form):
         return [str(error) for errors in self.errors.values() for error in errors]
 
 
-def staff_reason_field(*, example: str, required: str) -> forms.CharField:
-    """The reason staff give for acting on someone's account: recorded, and the user is told."""
+def staff_reason_field(*, help_text: "StrOrPromise", required: "StrOrPromise") -> forms.CharField:
+    """The reason staff give for acting on someone's account: recorded, and the user is told.
+    `help_text` gives an example and says so (one whole sentence for translators)."""
     return forms.CharField(
-        label="Reason",
+        label=_("Reason"),
         max_length=500,
-        help_text=f"For example: {example}. The reason is recorded and the user is told.",
+        help_text=help_text,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": required},
     )
@@ -161,34 +194,40 @@ def staff_reason_field(*, example: str, required: str) -> forms.CharField:
 
 class ResetTwoFactorForm(forms.Form):
     reason = staff_reason_field(
-        example="lost phone, confirmed by a call to the number on file",
-        required="Enter the reason for the reset.",
+        help_text=_(
+            "For example: lost phone, confirmed by a call to the number on file. "
+            "The reason is recorded and the user is told."
+        ),
+        required=_("Enter the reason for the reset."),
     )
 
 
 class EndSessionsForm(forms.Form):
     reason = staff_reason_field(
-        example="laptop stolen, reported by phone",
-        required="Enter the reason for signing them out.",
+        help_text=_(
+            "For example: laptop stolen, reported by phone. "
+            "The reason is recorded and the user is told."
+        ),
+        required=_("Enter the reason for signing them out."),
     )
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()
         # Words, not invisible characters: the user is told the reason.
         if not any(character.isalnum() for character in reason):
-            raise forms.ValidationError("Enter the reason for signing them out.")
+            raise forms.ValidationError(gettext("Enter the reason for signing them out."))
         return reason
 
 
 # --- My profile ---------------------------------------------------------------------------
 class DetailsForm(forms.Form):
     name = forms.CharField(
-        label="Name",
+        label=_("Name"),
         max_length=get_user_model()._meta.get_field("name").max_length,
         required=False,
-        help_text="How the portal addresses you. Leave it empty to be addressed by your email.",
+        help_text=_("How the portal addresses you. Leave it empty to be addressed by your email."),
         widget=forms.TextInput(attrs={"autocomplete": "name", "autofocus": True}),
-        error_messages={"max_length": "Use at most %(limit_value)d characters."},
+        error_messages={"max_length": _("Use at most %(limit_value)d characters.")},
     )
 
 
@@ -202,19 +241,19 @@ class ChangePasswordForm(auth_forms.PasswordChangeForm):
 
     error_messages = {
         **auth_forms.PasswordChangeForm.error_messages,
-        "password_incorrect": "That is not your current password.",
-        "throttled": "Too many wrong passwords for this account lately. Try again later.",
-        "unchanged": "The new password is your current one. Choose a different password.",
+        "password_incorrect": _("That is not your current password."),
+        "throttled": _("Too many wrong passwords for this account lately. Try again later."),
+        "unchanged": _("The new password is your current one. Choose a different password."),
     }
 
     def __init__(self, user, *args, request: HttpRequest, **kwargs) -> None:
         super().__init__(user, *args, **kwargs)
         self.request = request
-        self.fields["old_password"].label = "Current password"
+        self.fields["old_password"].label = gettext("Current password")
         self.fields["old_password"].widget.attrs.pop("autofocus", None)
         self.fields["old_password"].widget.attrs["autofocus"] = True
-        self.fields["new_password1"].label = "New password"
-        self.fields["new_password2"].label = "New password again"
+        self.fields["new_password1"].label = gettext("New password")
+        self.fields["new_password2"].label = gettext("New password again")
 
     def clean_old_password(self) -> str:
         old_password = self.cleaned_data["old_password"]
@@ -249,17 +288,17 @@ class ChangePasswordForm(auth_forms.PasswordChangeForm):
 
 class ChangeEmailForm(forms.Form):
     email = DeliverableEmailField(
-        label="New email",
+        label=_("New email"),
         max_length=254,
-        help_text="We send a link there. Your current address keeps working until you open it.",
+        help_text=_("We send a link there. Your current address keeps working until you open it."),
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
-        error_messages={"invalid": "Enter a whole email address, like name@example.com."},
+        error_messages={"invalid": _("Enter a whole email address, like name@example.com.")},
     )
 
 
 class CloseAccountForm(forms.Form):
     email = forms.CharField(
-        label="Type your email address to confirm",
+        label=_("Type your email address to confirm"),
         max_length=254,
         widget=forms.TextInput(
             attrs={"autocomplete": "off", "autocapitalize": "off", "autofocus": True}
@@ -274,6 +313,6 @@ class CloseAccountForm(forms.Form):
         typed = normalize_email_address(self.cleaned_data["email"])
         if typed != normalize_email_address(self.user.email):
             raise forms.ValidationError(
-                "That is not this account's email address. Type it to confirm."
+                gettext("That is not this account's email address. Type it to confirm.")
             )
         return typed

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from accounts.user_agents import describe_origin
 
@@ -100,15 +102,22 @@ def may_manage(actor: "User", target: "User") -> bool:
 class User(AbstractBaseUser, PermissionsMixin):
     # Mail goes to `email` as given; every lookup and uniqueness check uses
     # `email_key`, its one normal form (normalize_email_address), set on save.
-    email = models.EmailField("email", max_length=254, unique=True)
+    email = models.EmailField(_("email"), max_length=254, unique=True)
     email_key = models.CharField(max_length=320, unique=True, editable=False)
-    name = models.CharField("name", max_length=150, blank=True)
-    is_staff = models.BooleanField("staff status", default=False)
-    is_active = models.BooleanField("active", default=True)
-    date_joined = models.DateTimeField("date joined", default=timezone.now)
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    is_staff = models.BooleanField(_("staff status"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
     # Part of the session auth hash, like the password: bumping it signs the user
     # out of every session at once (see accounts.sign_out).
     session_generation = models.PositiveIntegerField(default=0, db_default=0, editable=False)
+    # The user's own language and time zone (My profile): pages after login and every
+    # e-mail use them. Blank until known: the login keeps the language the browser
+    # chose and the time zone its script sent (accounts.preferences).
+    language = models.CharField(_("language"), max_length=16, blank=True, default="", db_default="")
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, blank=True, default="", db_default=""
+    )
 
     objects = UserManager()
 
@@ -141,7 +150,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         # here, with a message, instead of failing on email_key's unique index.
         taken = type(self)._default_manager.filter(email_key=normalize_email_address(self.email))
         if taken.exclude(pk=self.pk).exists():
-            raise ValidationError({"email": "A user with that email address already exists."})
+            raise ValidationError(
+                {"email": gettext("A user with that email address already exists.")}
+            )
 
     def save(self, *args, **kwargs) -> None:
         self.email = deliverable_email_address(self.email)
@@ -211,42 +222,42 @@ class SecurityEvent(models.Model):
     """
 
     class Kind(models.TextChoices):
-        LOGIN = "login", "Logged in"
-        LOGIN_FAILED = "login_failed", "Failed login (wrong password)"
-        CONFIRM_FAILED = "confirm_failed", "Wrong password at “Confirm it's you”"
-        CODE_FAILED = "code_failed", "Two-factor code refused"
-        ACCOUNT_LOCKED = "account_locked", "Account locked after failed codes"
-        TWO_FACTOR_ENABLED = "two_factor_enabled", "Two-factor authentication enabled"
-        TWO_FACTOR_DISABLED = "two_factor_disabled", "Two-factor authentication disabled"
-        BACKUP_CODES_GENERATED = "backup_codes_generated", "New backup codes generated"
-        BACKUP_CODE_USED = "backup_code_used", "Backup code used"
+        LOGIN = "login", _("Logged in")
+        LOGIN_FAILED = "login_failed", _("Failed login (wrong password)")
+        CONFIRM_FAILED = "confirm_failed", _("Wrong password at “Confirm it's you”")
+        CODE_FAILED = "code_failed", _("Two-factor code refused")
+        ACCOUNT_LOCKED = "account_locked", _("Account locked after failed codes")
+        TWO_FACTOR_ENABLED = "two_factor_enabled", _("Two-factor authentication enabled")
+        TWO_FACTOR_DISABLED = "two_factor_disabled", _("Two-factor authentication disabled")
+        BACKUP_CODES_GENERATED = "backup_codes_generated", _("New backup codes generated")
+        BACKUP_CODE_USED = "backup_code_used", _("Backup code used")
         # The detail is the key's name (as its owner gave it), never its id or public key.
-        KEY_ADDED = "key_added", "Passkey or security key added"
-        KEY_REMOVED = "key_removed", "Passkey or security key removed"
-        TWO_FACTOR_RESET = "two_factor_reset", "2FA reset by staff"
-        PASSWORD_CHANGED = "password_changed", "Password changed"
-        PASSWORD_RESET = "password_reset", "Password reset by e-mail link"
+        KEY_ADDED = "key_added", _("Passkey or security key added")
+        KEY_REMOVED = "key_removed", _("Passkey or security key removed")
+        TWO_FACTOR_RESET = "two_factor_reset", _("2FA reset by staff")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        PASSWORD_RESET = "password_reset", _("Password reset by e-mail link")
         # The admin's changes (accounts.admin): the actor is the staff member; the
         # detail names what changed in words ("staff status, groups"), never a value
         # of a password field.
-        ACCOUNT_CREATED = "account_created", "Account created by staff"
-        ACCOUNT_CHANGED = "account_changed", "Account changed by staff"
+        ACCOUNT_CREATED = "account_created", _("Account created by staff")
+        ACCOUNT_CHANGED = "account_changed", _("Account changed by staff")
         # On the staff member's own log: the deleted user's log goes with the account.
-        ACCOUNT_DELETED = "account_deleted", "Deleted a user account"
+        ACCOUNT_DELETED = "account_deleted", _("Deleted a user account")
         # The user's own changes on My profile.
-        NAME_CHANGED = "name_changed", "Name changed"
-        EMAIL_CHANGE_REQUESTED = "email_change_requested", "E-mail change requested"
-        EMAIL_CHANGED = "email_changed", "E-mail address changed"
-        ACCOUNT_CLOSED = "account_closed", "Account closed by its owner"
+        NAME_CHANGED = "name_changed", _("Name changed")
+        EMAIL_CHANGE_REQUESTED = "email_change_requested", _("E-mail change requested")
+        EMAIL_CHANGED = "email_changed", _("E-mail address changed")
+        ACCOUNT_CLOSED = "account_closed", _("Account closed by its owner")
         # The security policy (on the superuser's own log): the detail says what changed.
-        POLICY_CHANGED = "policy_changed", "Security policy changed"
+        POLICY_CHANGED = "policy_changed", _("Security policy changed")
         # Trusted browsers ("Don't ask for a code on this browser"); a login that used
         # one is a LOGIN whose detail says "trusted browser".
-        BROWSER_TRUSTED = "browser_trusted", "Browser trusted"
-        TRUSTED_BROWSERS_REMOVED = "trusted_browsers_removed", "Trusted browsers removed"
+        BROWSER_TRUSTED = "browser_trusted", _("Browser trusted")
+        TRUSTED_BROWSERS_REMOVED = "trusted_browsers_removed", _("Trusted browsers removed")
         # Sessions (My profile's list, or staff): the detail says which or why.
-        SESSIONS_ENDED = "sessions_ended", "Signed out of other sessions"
-        SESSIONS_ENDED_BY_STAFF = "sessions_ended_by_staff", "Signed out by staff"
+        SESSIONS_ENDED = "sessions_ended", _("Signed out of other sessions")
+        SESSIONS_ENDED_BY_STAFF = "sessions_ended_by_staff", _("Signed out by staff")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -256,7 +267,7 @@ class SecurityEvent(models.Model):
     )
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(default=timezone.now)
-    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     # Who did it when it was not the user (a staff reset); SET_NULL keeps the
     # user's history when the staff account is deleted.
@@ -269,6 +280,10 @@ class SecurityEvent(models.Model):
     )
     # Room for a staff reset's reason (the reset form allows 500 characters).
     detail = models.CharField(max_length=500, blank=True)
+    # The detail's facts (counts, times, the login method), so the log and its
+    # e-mails can say it again in the reader's language and time zone; `detail`
+    # keeps the English words for exports and the admin.
+    facts = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -288,13 +303,11 @@ class SecurityEvent(models.Model):
 
     @property
     def description(self) -> str:
-        """The kind in human words, with the detail where it adds something."""
-        label = self.get_kind_display()
-        if not self.detail:
-            return label
-        if self.kind in (self.Kind.TWO_FACTOR_RESET, self.Kind.SESSIONS_ENDED_BY_STAFF):
-            return f"{label}: {self.detail}"
-        return f"{label} ({self.detail})"
+        """The kind in human words, with the detail where it adds something: in the
+        active language and time zone (the reader's), worded from the facts."""
+        from accounts.security_log import describe_event  # it reads this model
+
+        return describe_event(kind=self.kind, detail=self.detail, facts=self.facts)
 
 
 class RateWindow(models.Model):
@@ -378,7 +391,7 @@ class UserSession(models.Model):
     auth_tag = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
     last_activity = models.DateTimeField(default=timezone.now)
-    ip = models.GenericIPAddressField("IP address", null=True, blank=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

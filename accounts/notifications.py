@@ -7,6 +7,9 @@ and the sending happens in the task worker, never inside the user's request
 
 The context holds only words, times, counts and the place (IP, browser); the
 signals these mails come from carry no secret or code, and neither may a mail.
+
+Each mail speaks the account's language and shows times in its time zone (both
+captured here, rendered in the task): the recipient is not the request's reader.
 """
 
 from datetime import datetime
@@ -18,7 +21,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from accounts.models import SecurityEvent
-from accounts.tasks import send_security_notice
+from accounts.tasks import send_security_notice, speaking_to
 from accounts.user_agents import describe_origin
 
 Kind = SecurityEvent.Kind
@@ -76,8 +79,13 @@ def notify_address(
     user's own (a new address to confirm, the old one after a change, a closed account's)."""
     if not to:
         return
+    language, time_zone = recipient_locale(user)
+    with speaking_to(language, time_zone):
+        browser = describe_origin(event.user_agent, event.ip) if event.user_agent else ""
     # Plain JSON values captured now: the task runs later, in another process,
-    # and must not depend on objects that change (or are deleted) meanwhile.
+    # and must not depend on objects that change (or are deleted) meanwhile. The
+    # detail travels as the event's English words and facts: the task words it again
+    # in the recipient's language and time zone.
     context = {
         "name": user.get_short_name() if hasattr(user, "get_short_name") else to,
         "email": to,
@@ -86,7 +94,7 @@ def notify_address(
         "support_url": settings.SUPPORT_URL,
         "occurred_at": event.created_at.isoformat(),
         "ip": event.ip,
-        "browser": describe_origin(event.user_agent, event.ip) if event.user_agent else "",
+        "browser": browser,
         "detail": event.detail,
         "kind": str(event.kind),
         "profile_url": profile_url(),
@@ -102,8 +110,19 @@ def notify_address(
             to=to,
             user_id=user.pk,
             context=context,
+            language=language,
+            time_zone=time_zone,
+            facts=dict(event.facts or {}),
         )
     )
+
+
+def recipient_locale(user: AbstractBaseUser) -> tuple[str, str]:
+    """The language and time zone the account's mails use: its own, else the portal's
+    default language and UTC (the task checks them again: it may run after a deploy)."""
+    language = getattr(user, "language", "") or settings.LANGUAGE_CODE
+    time_zone = getattr(user, "time_zone", "") or "UTC"
+    return language, time_zone
 
 
 def profile_url() -> str:

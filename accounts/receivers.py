@@ -23,6 +23,7 @@ from django.http import HttpRequest
 from accounts import (
     device_cookies,
     notifications,
+    preferences,
     security_log,
     session_records,
     sign_out,
@@ -33,7 +34,7 @@ from accounts.middleware import current_origin, origin_from_request
 from accounts.models import SecurityEvent, User, normalize_email_address
 from twofactor import services as twofactor_services
 from twofactor import signals as twofactor_signals
-from twofactor.models import TrustedBrowser, WebAuthnCredential
+from twofactor.models import TrustedBrowser, TwoFactorPolicy, WebAuthnCredential
 from twofactor.signals import Method, Outcome
 
 Kind = SecurityEvent.Kind
@@ -89,7 +90,7 @@ def on_backup_codes_generated(
 
 def on_backup_code_used(sender: type, *, user: User, remaining: int, **kwargs: Any) -> None:
     event = security_log.record_event(
-        user=user, kind=Kind.BACKUP_CODE_USED, detail=f"{remaining} left"
+        user=user, kind=Kind.BACKUP_CODE_USED, facts={"remaining": remaining}
     )
     notifications.notify(user=user, event=event, extra={"remaining": remaining})
 
@@ -97,8 +98,8 @@ def on_backup_code_used(sender: type, *, user: User, remaining: int, **kwargs: A
 def on_code_verification_failed(
     sender: type, *, user: User, method: Method, outcome: Outcome, **kwargs: Any
 ) -> None:
-    detail = security_log.failure_detail(method, outcome)
-    event = security_log.record_event(user=user, kind=Kind.CODE_FAILED, detail=detail)
+    facts = security_log.failure_facts(method, outcome)
+    event = security_log.record_event(user=user, kind=Kind.CODE_FAILED, facts=facts)
     # No e-mail per failure: the lock (five in a row) is what the user hears about. But a
     # key's signature counter going backwards is news at once: a genuine key only counts
     # up, so another authenticator (a copy of the key) may be in use.
@@ -109,7 +110,7 @@ def on_code_verification_failed(
 def on_account_locked(sender: type, *, user: User, until: datetime, **kwargs: Any) -> None:
     until_utc = until.astimezone(UTC)
     event = security_log.record_event(
-        user=user, kind=Kind.ACCOUNT_LOCKED, detail=f"until {until_utc:%H:%M} UTC"
+        user=user, kind=Kind.ACCOUNT_LOCKED, facts={"until": until_utc.isoformat()}
     )
     notifications.notify(user=user, event=event, extra={"until": until_utc})
 
@@ -136,10 +137,22 @@ def on_webauthn_credential_removed(
 
 
 # --- twofactor: the security policy and trusted browsers -------------------------------
-def on_policy_changed(sender: type, *, user: User, changes: list[str], **kwargs: Any) -> None:
-    # On the log of the superuser who changed it (the actor is themselves).
+def on_policy_changed(
+    sender: type,
+    *,
+    user: User,
+    changes: list[str],
+    policy: TwoFactorPolicy | None = None,
+    **kwargs: Any,
+) -> None:
+    # On the log of the superuser who changed it (the actor is themselves). The facts
+    # are read back from twofactor's words; words it cannot read are kept as they are.
+    facts = security_log.policy_facts(changes, policy)
     event = security_log.record_event(
-        user=user, kind=Kind.POLICY_CHANGED, detail="; ".join(changes)
+        user=user,
+        kind=Kind.POLICY_CHANGED,
+        detail="" if facts else "; ".join(str(change) for change in changes),
+        facts=facts,
     )
     notifications.notify(user=user, event=event)
     user_list.forget_counts()  # who is past their deadline may have changed
@@ -149,15 +162,13 @@ def on_trusted_browser_added(
     sender: type, *, user: User, browser: TrustedBrowser, **kwargs: Any
 ) -> None:
     days = max(1, round((browser.expires_at - browser.created_at).total_seconds() / 86400))
-    event = security_log.record_event(
-        user=user, kind=Kind.BROWSER_TRUSTED, detail=f"no code asked there for {days} days"
-    )
+    event = security_log.record_event(user=user, kind=Kind.BROWSER_TRUSTED, facts={"days": days})
     # A stranger who got past the code would want exactly this: the owner hears of it.
     notifications.notify(user=user, event=event, extra={"days": days})
 
 
 def on_trusted_browsers_removed(sender: type, *, user: User, count: int, **kwargs: Any) -> None:
-    security_log.record_event(user=user, kind=Kind.TRUSTED_BROWSERS_REMOVED, detail=str(count))
+    security_log.record_event(user=user, kind=Kind.TRUSTED_BROWSERS_REMOVED, facts={"count": count})
 
 
 # --- Django's auth signals: logins ------------------------------------------------------
@@ -175,13 +186,15 @@ def on_user_logged_in(
     )
     origin = origin_from_request(request) if request is not None else None
     security_log.record_event(
-        user=user, kind=Kind.LOGIN, detail=security_log.login_detail(method), origin=origin
+        user=user, kind=Kind.LOGIN, facts=security_log.login_facts(method), origin=origin
     )
     # A completed login (after the code, for 2FA users): this browser is now known
     # to the password lock, and the session is in the user's list of sessions.
     if request is not None:
         device_cookies.remember_login(request, email=user.get_username())
         session_records.start_record(request, user)
+        # The language chosen before login and the browser's time zone go on the profile.
+        preferences.remember_at_login(request=request, user=user)
 
 
 def on_user_logged_out(
@@ -216,6 +229,9 @@ def on_user_login_failed(
 
 
 # --- The user model: passwords, and users coming and going -------------------------------
+COUNT_NEUTRAL_FIELDS = {"last_login", "language", "time_zone"}
+
+
 def on_user_saved(
     sender: type,
     *,
@@ -224,8 +240,9 @@ def on_user_saved(
     update_fields: frozenset[str] | None = None,
     **kwargs: Any,
 ) -> None:
-    # A login saves last_login only: the counts of All users stay.
-    if created or update_fields is None or not set(update_fields) <= {"last_login"}:
+    # A login saves last_login (and the first language and time zone) only: the
+    # counts of All users, by 2FA status and by name or address, stay.
+    if created or update_fields is None or not set(update_fields) <= COUNT_NEUTRAL_FIELDS:
         user_list.forget_counts()
     # A changed password, by whatever path (My profile, the admin, manage.py
     # changepassword): set_password() leaves the marker Django itself relies on to

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 
 from accounts.middleware import origin_from_request
 from accounts.models import User, UserSession
@@ -31,7 +32,7 @@ SESSION_RECORD_KEY = "accounts_session_record"
 # The record id the middleware found for this request (start_record reads it back).
 RECORD_ATTR = "session_record_id"
 ACTIVITY_WRITE_INTERVAL = timedelta(minutes=1)
-SIGNED_OUT_MESSAGE = "This browser was signed out from another session. Please log in again."
+SIGNED_OUT_MESSAGE = _("This browser was signed out from another session. Please log in again.")
 
 
 def _auth_tag(user: User) -> str:

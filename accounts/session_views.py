@@ -6,6 +6,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -33,15 +35,19 @@ def _to_profile() -> HttpResponse:
 @require_POST
 def sign_out_session(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if pk == session_records.current_record_id(request):
-        messages.info(request, "To sign out of this browser, use Log out in the account menu.")
+        messages.info(
+            request, gettext("To sign out of this browser, use Log out in the account menu.")
+        )
     elif account_changes.sign_out_sessions(user=request.user, request=request, only=pk):
         messages.success(
             request,
-            "That session is signed out. If you trusted that browser, remove it under "
-            "Trusted browsers too, or it will log in again without a code.",
+            gettext(
+                "That session is signed out. If you trusted that browser, remove it under "
+                "Trusted browsers too, or it will log in again without a code."
+            ),
         )
     else:  # signed out already (another tab), or not this user's
-        messages.info(request, "That session was already signed out.")
+        messages.info(request, gettext("That session was already signed out."))
     return _to_profile()
 
 
@@ -53,11 +59,17 @@ def sign_out_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     if count:
         messages.success(
             request,
-            f"Signed out of {count} other session{'s' if count != 1 else ''}. "
-            "Other browsers you trusted will ask for a code again.",
+            ngettext(
+                "Signed out of %(count)s other session. "
+                "Other browsers you trusted will ask for a code again.",
+                "Signed out of %(count)s other sessions. "
+                "Other browsers you trusted will ask for a code again.",
+                count,
+            )
+            % {"count": count},
         )
     else:
-        messages.info(request, "You are not signed in anywhere else.")
+        messages.info(request, gettext("You are not signed in anywhere else."))
     return _to_profile()
 
 
@@ -80,16 +92,16 @@ def user_sessions(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @staff_required(RESET_PERMISSION)
 # Signing someone out is support's account recovery: a hijacked staff session must
 # not be enough, so staff confirm it is them.
-@sudo_view(title="Sign out everywhere", cancel_url=list_url)
+@sudo_view(title=_("Sign out everywhere"), cancel_url=list_url)
 def end_user_sessions(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
     back = list_url(request)
     context: dict = {"target": target, "back": back}
     if target.pk == request.user.pk or not may_manage(request.user, target):
         context["refusal"] = (
-            "Use My profile to sign out of your own sessions."
+            gettext("Use My profile to sign out of your own sessions.")
             if target.pk == request.user.pk
-            else "Only a superuser can sign a staff member out."
+            else gettext("Only a superuser can sign a staff member out.")
         )
         status = 200 if request.htmx else 403  # htmx 2 would not show a 403 dialog
         return render(request, "accounts/end_user_sessions.html", context, status=status)
@@ -100,7 +112,10 @@ def end_user_sessions(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         )
         messages.success(
             request,
-            f"{target.email} is signed out everywhere. Their trusted browsers will ask for a code.",
+            gettext(
+                "%(email)s is signed out everywhere. Their trusted browsers will ask for a code."
+            )
+            % {"email": target.email},
         )
         return back_to_list(request, back)
     context["form"] = form

@@ -14,6 +14,8 @@ from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
@@ -52,8 +54,12 @@ def staff_required(permission: str) -> Callable[[Callable], Callable]:
             if not has_staff_permission(request.user, permission):
                 raise PermissionDenied
             if not twofactor_services.is_session_verified(request=request):
-                way_in = second_factor_way_in(user=request.user, page="All users")
-                messages.warning(request, f"Staff pages need two-factor authentication. {way_in}")
+                way_in = second_factor_way_in(user=request.user, page=gettext("All users"))
+                messages.warning(
+                    request,
+                    gettext("Staff pages need two-factor authentication. %(way_in)s")
+                    % {"way_in": way_in},
+                )
                 target = resolve_url(settings.LOGIN_REDIRECT_URL)
                 return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
             return view(request, *args, **kwargs)
@@ -144,7 +150,7 @@ def list_url(request: HttpRequest) -> str:
 @staff_required(RESET_PERMISSION)
 # Removing someone's second factor is as sensitive as removing your own: a
 # hijacked staff session must not be enough, so staff confirm it is them.
-@sudo_view(title="Reset 2FA", cancel_url=list_url)
+@sudo_view(title=_("Reset 2FA"), cancel_url=list_url)
 def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     target = get_object_or_404(get_user_model(), pk=pk)
     back = list_url(request)
@@ -155,7 +161,11 @@ def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         status = 200 if request.htmx else 403  # htmx 2 would not show a 403 dialog
         return render(request, "accounts/reset_two_factor.html", context, status=status)
     if not twofactor_services.is_two_factor_enabled(user=target):
-        messages.info(request, f"{target.email} does not have two-factor authentication on.")
+        messages.info(
+            request,
+            gettext("%(email)s does not have two-factor authentication on.")
+            % {"email": target.email},
+        )
         return back_to_list(request, back)
     form = ResetTwoFactorForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -168,8 +178,11 @@ def reset_two_factor(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         else:
             messages.success(
                 request,
-                f"Two-factor authentication is reset for {target.email}. "
-                "They can now log in with their password alone.",
+                gettext(
+                    "Two-factor authentication is reset for %(email)s. "
+                    "They can now log in with their password alone."
+                )
+                % {"email": target.email},
             )
             return back_to_list(request, back)
     context["form"] = form

@@ -4,14 +4,21 @@ Callers enqueue with transaction.on_commit(): nothing is queued for a change
 that rolls back. Arguments are plain JSON values (the queue is a database
 table); the task renders and sends. A failed send is logged by user id (never
 the address) and does not retry: the security log holds the event either way.
+
+Every mail is rendered in its recipient's language and time zone (speaking_to).
+Tasks queued before a deploy may lack the newer arguments: each has a default.
 """
 
 import logging
+import zoneinfo
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django_tasks import task
 
 logger = logging.getLogger(__name__)
@@ -20,28 +27,69 @@ logger = logging.getLogger(__name__)
 DATETIME_KEYS = ("occurred_at", "until")
 
 
+@contextmanager
+def speaking_to(language: str, time_zone: str) -> Iterator[None]:
+    """Render as the recipient reads: their language (else the portal's default) and
+    their time zone (else UTC). A name this portal no longer knows (a language taken
+    out, a zone renamed) falls back too: a mail is never lost to a preference."""
+    try:
+        language = translation.get_supported_language_variant(language or settings.LANGUAGE_CODE)
+    except LookupError:
+        language = settings.LANGUAGE_CODE
+    try:
+        zone = zoneinfo.ZoneInfo(time_zone) if time_zone else zoneinfo.ZoneInfo("UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        zone = zoneinfo.ZoneInfo("UTC")
+    with translation.override(language), timezone.override(zone):
+        yield
+
+
 @task()
-def send_security_notice(*, template: str, to: str, user_id: int | str, context: dict) -> bool:
-    """One security notice (templates/accounts/email/<template>*); False if sending failed."""
+def send_security_notice(
+    *,
+    template: str,
+    to: str,
+    user_id: int | str,
+    context: dict,
+    language: str = "",
+    time_zone: str = "",
+    facts: dict | None = None,
+) -> bool:
+    """One security notice (templates/accounts/email/<template>*); False if sending failed.
+
+    The event's words ("detail", and "description" with its kind) are made here, in
+    the recipient's language and zone, from the English detail and the facts.
+    """
     context = {
         key: datetime.fromisoformat(value) if key in DATETIME_KEYS and value else value
         for key, value in context.items()
     }
     try:
-        subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
-        message = EmailMultiAlternatives(
-            subject=" ".join(subject.split()),  # a header: one line, no injected newlines
-            body=render_to_string(f"accounts/email/{template}.txt", context),
-            to=[to],
-        )
-        message.attach_alternative(
-            render_to_string(f"accounts/email/{template}.html", context), "text/html"
-        )
-        message.send()
+        with speaking_to(language, time_zone):
+            _send_notice(template=template, to=to, context=context, facts=facts or {})
     except Exception:
         logger.exception("Could not send the %s e-mail to user %s", template, user_id)
         return False
     return True
+
+
+def _send_notice(*, template: str, to: str, context: dict, facts: dict) -> None:
+    from accounts.security_log import describe_event, event_detail
+
+    kind, detail = context.get("kind") or "", context.get("detail") or ""
+    if kind:
+        context["detail"] = event_detail(kind=kind, detail=detail, facts=facts)
+        context["description"] = describe_event(kind=kind, detail=detail, facts=facts)
+    subject = render_to_string(f"accounts/email/{template}_subject.txt", context)
+    message = EmailMultiAlternatives(
+        subject=" ".join(subject.split()),  # a header: one line, no injected newlines
+        body=render_to_string(f"accounts/email/{template}.txt", context),
+        to=[to],
+    )
+    message.attach_alternative(
+        render_to_string(f"accounts/email/{template}.html", context), "text/html"
+    )
+    message.send()
 
 
 @task()

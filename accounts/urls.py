@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import profile_views, security_views, session_views, staff_views, views
+from accounts import preferences, profile_views, security_views, session_views, staff_views, views
 
 app_name = "accounts"
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("profile/", views.profile, name="profile"),
+    path("profile/preferences/", preferences.edit_preferences, name="preferences"),
+    path("language/", preferences.set_language, name="set_language"),
     path("profile/details/", profile_views.edit_details, name="edit_details"),
     path("profile/password/", profile_views.change_password, name="change_password"),
     path("profile/email/", profile_views.change_email, name="change_email"),

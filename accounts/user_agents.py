@@ -10,20 +10,23 @@ words from the fixed vocabulary below reach a page or an e-mail.
 from functools import lru_cache
 
 import ua_parser
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from ua_parser import Domain
 
-UNKNOWN = "Unknown browser"
+UNKNOWN = _("Unknown browser")
 # What support's command-line tools record as the "browser" of their actions
 # (accounts.middleware.ActionOrigin). A visitor may send these words too, so they
 # are believed only for an event with no IP address, which no web request has.
 COMMAND_LINE_AGENT = "command line (manage.py twofactor_reset)"
-COMMAND_LINE = "Command line (support)"
+COMMAND_LINE = _("Command line (support)")
 
 
 def describe_origin(user_agent: str, ip: str | None) -> str:
-    """Where an action came from: a browser's family and system, or support's command line."""
+    """Where an action came from: a browser's family and system, or support's command
+    line, in the active language (the names of browsers and systems are not translated)."""
     if ip is None and user_agent == COMMAND_LINE_AGENT:
-        return COMMAND_LINE
+        return str(COMMAND_LINE)
     return describe_user_agent(user_agent)
 
 
@@ -80,18 +83,21 @@ _CACHE_SIZE = 1024
 
 
 def describe_user_agent(user_agent: str) -> str:
-    if not user_agent:
-        return UNKNOWN
-    return _describe(user_agent[:_PARSED_MAX])
-
-
-@lru_cache(maxsize=_CACHE_SIZE)
-def _describe(user_agent: str) -> str:
-    result = ua_parser.parser(user_agent, Domain.USER_AGENT | Domain.OS)
-    browser = BROWSERS.get(result.user_agent.family) if result.user_agent else None
+    browser, system = _describe(user_agent[:_PARSED_MAX]) if user_agent else (None, None)
     if browser is None:
         # A known system alone ("Unknown browser on Windows") says little and
         # the rest of that header may be anything: keep it to the one phrase.
-        return UNKNOWN
+        return str(UNKNOWN)
+    if system is None:
+        return browser
+    # Translators: a browser and its operating system, e.g. "Firefox on Windows".
+    return gettext("%(browser)s on %(system)s") % {"browser": browser, "system": system}
+
+
+# The parse only, cached: the words around it follow the reader's language.
+@lru_cache(maxsize=_CACHE_SIZE)
+def _describe(user_agent: str) -> tuple[str | None, str | None]:
+    result = ua_parser.parser(user_agent, Domain.USER_AGENT | Domain.OS)
+    browser = BROWSERS.get(result.user_agent.family) if result.user_agent else None
     system = SYSTEMS.get(result.os.family) if result.os else None
-    return f"{browser} on {system}" if system else browser
+    return browser, system

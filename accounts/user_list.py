@@ -18,15 +18,21 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from twofactor import queries as twofactor_queries
 from twofactor.models import TwoFactorPolicy
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 PAGE_SIZE = 50
 EXPORT_CHUNK_SIZE = 2_000
@@ -82,7 +88,7 @@ class UserPage:
 
 @dataclass(frozen=True)
 class Column:
-    label: str
+    label: "StrOrPromise"
     sort_key: str | None = None  # None: not sortable
     direction: str = ""  # "ascending" / "descending" when the list is sorted by it
     next_sort: str = ""  # the sort value its header link asks for
@@ -93,14 +99,14 @@ class Column:
 
 
 COLUMNS = [
-    ("Name", "name"),
-    ("Email", "email"),
-    ("2FA status", None),
-    ("Methods", None),
-    ("2FA enabled", None),
-    ("Unused backup codes", None),
-    ("Last login", "last_login"),
-    ("Date joined", "date_joined"),
+    (_("Name"), "name"),
+    (_("Email"), "email"),
+    (_("2FA status"), None),
+    (_("Methods"), None),
+    (_("2FA enabled"), None),
+    (_("Unused backup codes"), None),
+    (_("Last login"), "last_login"),
+    (_("Date joined"), "date_joined"),
 ]
 
 
@@ -122,7 +128,10 @@ def columns(sort: str) -> list[Column]:
 
 class PageOutOfRange(Exception):
     def __init__(self, number: int, last: int) -> None:
-        super().__init__(f"There is no page {number}: the last page is {last}.")
+        super().__init__(
+            gettext("There is no page %(number)s: the last page is %(last)s.")
+            % {"number": number, "last": last}
+        )
         self.number = number
         self.last = last
 
@@ -224,12 +233,16 @@ def get_page(
 
 
 def two_factor_methods(*, app: bool, keys: int) -> str:
-    """A user's second factors in words, as the table and the export show them ("" for none)."""
-    methods = ["Authenticator app"] if app else []
-    if keys == 1:
-        methods.append("1 passkey or security key")
-    elif keys > 1:
-        methods.append(f"{keys} passkeys or security keys")
+    """A user's second factors in words, in the active language, as the table and the
+    export show them ("" for none)."""
+    methods = [gettext("Authenticator app")] if app else []
+    if keys:
+        methods.append(
+            ngettext(
+                "%(count)s passkey or security key", "%(count)s passkeys or security keys", keys
+            )
+            % {"count": keys}
+        )
     return ", ".join(methods)
 
 
@@ -285,6 +298,15 @@ def _iso(moment: datetime | None) -> str:
     return moment.isoformat() if moment else ""
 
 
+def _export_methods(*, app: bool, keys: int) -> str:
+    # The export is data for other programs: English, as its header and status column,
+    # whatever language the staff member reads the portal in.
+    if not (app or keys):
+        return ""
+    with translation.override("en"):
+        return two_factor_methods(app=app, keys=keys)
+
+
 def export_rows(query: UserListQuery) -> Iterator[list[str]]:
     """Header, then one row per matching user, read in chunks (never all in memory).
 
@@ -309,7 +331,7 @@ def export_rows(query: UserListQuery) -> Iterator[list[str]]:
             name,
             email,
             "Activated" if active else "Not activated",
-            two_factor_methods(app=enabled_at is not None, keys=keys),
+            _export_methods(app=enabled_at is not None, keys=keys),
             _iso(enabled_at),
             str(unused),
             _iso(last_login),

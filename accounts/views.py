@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 
 from accounts import (
@@ -61,7 +62,7 @@ class LogoutView(auth_views.LogoutView):
         was_logged_in = request.user.is_authenticated
         response = super().post(request, *args, **kwargs)
         if was_logged_in:  # said on the login page that follows (a new, empty session)
-            messages.info(request, "You are logged out.")
+            messages.info(request, gettext("You are logged out."))
         return response
 
 

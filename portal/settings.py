@@ -179,6 +179,8 @@ MIDDLEWARE = [
     # Before sessions and auth: a database outage anywhere below becomes a plain 503.
     "portal.middleware.DatabaseOutageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The language before login: the picker's cookie, else Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -191,6 +193,9 @@ MIDDLEWARE = [
     "portal.htmx.HtmxLoginRedirectMiddleware",
     # A session ended from another browser (or by staff) is logged out here, on any server.
     "accounts.session_records.SessionRecordMiddleware",
+    # After the record check (it must read the session before request.user does): the
+    # user's own language and time zone for the rest of the request.
+    "accounts.preferences.UserPreferencesMiddleware",
     # The security policy: past their deadline, a user without 2FA reaches only setup.
     "twofactor.middleware.TwoFactorPolicyMiddleware",
     # Gives a browser that completed a login its device cookie (accounts.device_cookies).
@@ -399,7 +404,15 @@ TWOFACTOR_POLICY_EXEMPT_URLS = [
 ]
 
 # --- I18N / time -----------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# English is the source; German and French ship complete (locale/ and twofactor/locale/,
+# compiled by `make`). Each language is named in itself, as a picker should.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Our date and time formats (portal/formats/<lang>/): every time carries its zone's
+# abbreviation ("06:09 CET"), English keeps "2 Dec 2026".
+FORMAT_MODULE_PATH = ["portal.formats"]
+# Times are stored in UTC and shown in the user's own zone (accounts.preferences).
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

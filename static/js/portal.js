@@ -2,6 +2,8 @@
 // Everything here is optional: every page works without JavaScript.
 (function () {
   "use strict";
+  // Django's JavaScript catalog (loaded before this script) translates; without it, English.
+  var gettext = window.gettext || function (s) { return s; };
   document.documentElement.classList.add("js");
 
   var opener = null;
@@ -110,7 +112,7 @@
     if (box && !box.checked) {
       var status = dialog.querySelector("[role=status]");
       if (status) {
-        status.textContent = "Tick \u201cI have stored these codes\u201d before closing.";
+        status.textContent = gettext("Tick \u201cI have stored these codes\u201d before closing.");
         status.classList.add("is-warning");  // a reminder: warning styling
       }
       box.focus();
@@ -138,11 +140,17 @@
         ? Array.prototype.map.call(source.querySelectorAll("li"), function (li) { return li.textContent.trim(); }).join("\n")
         : source.textContent.replace(/\s+/g, "");
       var status = copy.closest("dialog, main").querySelector("[role=status]");
-      var done = function () { if (status) { status.textContent = "Copied to the clipboard."; } copy.textContent = "Copied"; };
+      var done = function () { if (status) { status.textContent = gettext("Copied to the clipboard."); } copy.textContent = gettext("Copied"); };
       if (navigator.clipboard) { navigator.clipboard.writeText(text).then(done, function () {}); }
       return;
     }
     if (event.target.closest("[data-print]")) { window.print(); }
+  });
+
+  // The language picker changes the language as soon as one is picked; without
+  // JavaScript its button does.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-submit-on-change]")) { event.target.form.requestSubmit(); }
   });
 
   // Escape closes a dialog, except the backup codes before they are confirmed stored.

@@ -101,7 +101,9 @@ def mix_with_keys(mix):
 def methods_cells(html: str) -> dict[str, str]:
     """Each row's Methods cell, by the row's address."""
     cells = re.findall(
-        r'<td data-label="Email">([^<]*)</td>.*?<td data-label="Methods">([^<]*)</td>', html, re.S
+        r'<td data-label="Email"[^>]*>([^<]*)</td>.*?<td data-label="Methods"[^>]*>([^<]*)</td>',
+        html,
+        re.S,
     )
     return dict(cells)
 

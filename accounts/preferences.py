@@ -1,0 +1,246 @@
+"""Each user's language and time zone: chosen, remembered, and active on every request.
+
+Before login the language is the picker's cookie or the browser's Accept-Language
+(Django's LocaleMiddleware), and the time zone is the one the login page's script
+sends. At login both are kept on the user (a language picked on the login page wins
+over the one saved, and a saved time zone over the browser's); after that My profile
+changes them, and every page and e-mail uses them.
+"""
+
+import zoneinfo
+from functools import cache
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext, gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from accounts.http import AuthenticatedHttpRequest
+from accounts.models import User
+from twofactor.services.pending_login import PENDING_LOGIN_SESSION_KEY
+
+# The hidden field of the login form that static/js/time_zone.js fills with the
+# browser's zone (Intl.DateTimeFormat), and where the zone waits until login ends.
+TIME_ZONE_FIELD = "time_zone"
+TIME_ZONE_SESSION_KEY = "accounts_time_zone"
+# Set on the request by the middleware: it reached a view; the account's language.
+VIEWED_ATTR = "_preferences_applied"
+ACCOUNT_LANGUAGE_ATTR = "account_language"
+# Offered in the picker: the IANA regions, not the legacy aliases ("US/Eastern",
+# "Etc/GMT+5"); any zone the database knows is still accepted (browsers send some aliases).
+REGIONS = (
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
+
+
+def zone_name(value: object) -> str | None:
+    """`value`, if it names a zone of the time zone database."""
+    return value if isinstance(value, str) and value in _zone_names() else None
+
+
+def known_zone(value: object) -> zoneinfo.ZoneInfo | None:
+    name = zone_name(value)
+    return zoneinfo.ZoneInfo(name) if name else None
+
+
+@cache
+def _zone_names() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+@cache
+def zone_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+    """The picker's zones grouped by region, "UTC" first; cities read as words."""
+    groups: dict[str, list[tuple[str, str]]] = {region: [] for region in REGIONS}
+    for name in sorted(_zone_names()):
+        region, _, place = name.partition("/")
+        if region in groups and place:
+            groups[region].append((name, place.replace("_", " ").replace("/", " / ")))
+    return [("UTC", [("UTC", "UTC")]), *((region, zones) for region, zones in groups.items())]
+
+
+def is_language(code: object) -> bool:
+    return isinstance(code, str) and code in dict(settings.LANGUAGES)
+
+
+class UserPreferencesMiddleware:
+    """Activates the user's language and time zone for the view and its templates.
+
+    In process_view, after SessionRecordMiddleware: request.user must not be read
+    before that middleware has checked the session's record.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            response = self.get_response(request)
+            # Only after this middleware's process_view: a 400 or 503 answered above the
+            # view must not read the session or the user.
+            if getattr(request, VIEWED_ATTR, False):
+                self._remember_zone_for_code_step(request)
+                self._keep_language_cookie(request, response)
+            return response
+        finally:
+            # The active zone belongs to this request only (a thread serves many).
+            timezone.deactivate()
+
+    def process_view(self, request: HttpRequest, *args, **kwargs) -> None:
+        setattr(request, VIEWED_ATTR, True)
+        user = request.user
+        if user.is_authenticated:
+            if is_language(user.language):
+                translation.activate(user.language)
+                request.LANGUAGE_CODE = user.language
+                setattr(request, ACCOUNT_LANGUAGE_ATTR, user.language)
+            zone = known_zone(user.time_zone)
+        else:
+            # Before login: the zone the login page's script sent with this post (a
+            # lock message answers that post), else the one kept for the code step.
+            zone = (
+                known_zone(request.POST.get(TIME_ZONE_FIELD)) if request.method == "POST" else None
+            )
+            zone = zone or known_zone(request.session.get(TIME_ZONE_SESSION_KEY))
+        if zone is not None:
+            timezone.activate(zone)
+
+    @staticmethod
+    def _remember_zone_for_code_step(request: HttpRequest) -> None:
+        """A correct password just began a pending login: keep the account's own zone
+        (or the browser's) in the session, so the code step's times are the user's."""
+        session = getattr(request, "session", None)
+        if request.method != "POST" or session is None or PENDING_LOGIN_SESSION_KEY not in session:
+            return
+        pending = session[PENDING_LOGIN_SESSION_KEY]
+        user_id = pending.get("user_id") if isinstance(pending, dict) else None
+        saved = (
+            User.objects.filter(pk=user_id).values_list("time_zone", flat=True).first()
+            if isinstance(user_id, int | str)
+            else None
+        )
+        name = zone_name(saved) or zone_name(request.POST.get(TIME_ZONE_FIELD))
+        if name and session.get(TIME_ZONE_SESSION_KEY) != name:
+            session[TIME_ZONE_SESSION_KEY] = name
+
+    @staticmethod
+    def _keep_language_cookie(request: HttpRequest, response: HttpResponse) -> None:
+        """The language cookie follows the account's language, so the login page after
+        logging out speaks the language the user last chose."""
+        language = getattr(request, ACCOUNT_LANGUAGE_ATTR, None)
+        if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+            set_language_cookie(response, language)
+
+
+def set_language_cookie(response: HttpResponse, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )
+
+
+def remember_at_login(*, request: HttpRequest, user: User) -> None:
+    """At login: the language picked before it (the cookie) wins over the saved one;
+    a user without one keeps the browser's. The time zone is filled in once, from
+    the browser, and changed only on My profile after that."""
+    changed = []
+    picked = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    language = picked if is_language(picked) else user.language or translation.get_language()
+    if language and is_language(language) and user.language != language:
+        user.language = language
+        changed.append("language")
+    if not zone_name(user.time_zone):
+        posted = request.POST.get(TIME_ZONE_FIELD) if request.method == "POST" else None
+        browser = zone_name(posted) or zone_name(request.session.get(TIME_ZONE_SESSION_KEY))
+        if browser:
+            user.time_zone = browser
+            changed.append("time_zone")
+    if changed:
+        user.save(update_fields=changed)
+
+
+@require_POST
+@csrf_protect
+def set_language(request: HttpRequest) -> HttpResponse:
+    """The language picker (account menu and login page): a cookie, and the profile."""
+    language = request.POST.get("language")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = reverse("accounts:profile")
+    if not is_language(language):
+        messages.error(request, gettext("That language is not offered. Pick one from the list."))
+        return redirect(next_url)
+    assert isinstance(language, str)  # noqa: S101 - narrowed by is_language
+    if request.user.is_authenticated and request.user.language != language:
+        request.user.language = language
+        request.user.save(update_fields=["language"])
+    response = redirect(next_url)
+    set_language_cookie(response, language)
+    return response
+
+
+class PreferencesForm(forms.Form):
+    language = forms.ChoiceField(label=gettext_lazy("Language"), choices=settings.LANGUAGES)
+    time_zone = forms.ChoiceField(
+        label=gettext_lazy("Time zone"),
+        choices=zone_choices,
+        help_text=gettext_lazy("Every time on the portal and in its e-mails is shown in it."),
+    )
+
+    def clean_time_zone(self) -> str:
+        # Choices already refuse anything else; kept explicit: the middleware trusts it.
+        name = self.cleaned_data["time_zone"]
+        if known_zone(name) is None:
+            raise forms.ValidationError(gettext("Pick a time zone from the list."))
+        return name
+
+
+@login_required
+@never_cache
+@csrf_protect
+def edit_preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Language and time zone, on My profile (a dialog with htmx, a page without)."""
+    user = request.user
+    initial = {
+        "language": user.language or translation.get_language(),
+        "time_zone": user.time_zone if known_zone(user.time_zone) else "UTC",
+    }
+    form = PreferencesForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        user.language = form.cleaned_data["language"]
+        user.time_zone = form.cleaned_data["time_zone"]
+        user.save(update_fields=["language", "time_zone"])
+        with translation.override(user.language):
+            messages.success(request, gettext("Your language and time zone are saved."))
+        url = reverse("accounts:profile")
+        response = HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+        set_language_cookie(response, user.language)
+        return response
+    return render(request, "accounts/preferences.html", {"form": form})

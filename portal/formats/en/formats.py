@@ -1,0 +1,5 @@
+# English as the portal has always written it ("2 Dec 2026, 06:09 UTC"); every time
+# carries its zone's abbreviation, because the reader's zone is not the server's.
+DATE_FORMAT = "j M Y"
+DATETIME_FORMAT = "j M Y, H:i T"
+TIME_FORMAT = "H:i T"
