@@ -20,9 +20,10 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext, gettext_lazy
-from django.views.decorators.cache import never_cache
+from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
+from django.views.i18n import JavaScriptCatalog
 from django_htmx.http import HttpResponseClientRedirect
 
 from accounts.http import AuthenticatedHttpRequest
@@ -33,6 +34,11 @@ from twofactor.services.pending_login import PENDING_LOGIN_SESSION_KEY
 # browser's zone (Intl.DateTimeFormat), and where the zone waits until login ends.
 TIME_ZONE_FIELD = "time_zone"
 TIME_ZONE_SESSION_KEY = "accounts_time_zone"
+# The language picked with the picker in this session before login: only that choice
+# goes on the profile at login. A cookie alone does not (on a shared computer it is the
+# last person's, and anyone who can plant a cookie could set the language of the
+# account's security e-mails).
+PICKED_LANGUAGE_SESSION_KEY = "accounts_picked_language"
 # Set on the request by the middleware: it reached a view; the account's language.
 VIEWED_ATTR = "_preferences_applied"
 ACCOUNT_LANGUAGE_ATTR = "account_language"
@@ -126,19 +132,14 @@ class UserPreferencesMiddleware:
 
     @staticmethod
     def _remember_zone_for_code_step(request: HttpRequest) -> None:
-        """A correct password just began a pending login: keep the account's own zone
-        (or the browser's) in the session, so the code step's times are the user's."""
+        """A correct password just began a pending login: keep the zone the browser sent,
+        so the code step's times are in it. Never the account's saved zone: before the
+        second factor the session holds nothing of the account's (a password alone must
+        not tell where its owner lives)."""
         session = getattr(request, "session", None)
         if request.method != "POST" or session is None or PENDING_LOGIN_SESSION_KEY not in session:
             return
-        pending = session[PENDING_LOGIN_SESSION_KEY]
-        user_id = pending.get("user_id") if isinstance(pending, dict) else None
-        saved = (
-            User.objects.filter(pk=user_id).values_list("time_zone", flat=True).first()
-            if isinstance(user_id, int | str)
-            else None
-        )
-        name = zone_name(saved) or zone_name(request.POST.get(TIME_ZONE_FIELD))
+        name = zone_name(request.POST.get(TIME_ZONE_FIELD))
         if name and session.get(TIME_ZONE_SESSION_KEY) != name:
             session[TIME_ZONE_SESSION_KEY] = name
 
@@ -147,7 +148,14 @@ class UserPreferencesMiddleware:
         """The language cookie follows the account's language, so the login page after
         logging out speaks the language the user last chose."""
         language = getattr(request, ACCOUNT_LANGUAGE_ATTR, None)
-        if language and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language:
+        if (
+            language
+            and request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) != language
+            # The picker and My profile set the new language themselves.
+            and settings.LANGUAGE_COOKIE_NAME not in response.cookies
+            # A response a shared cache may keep (the JavaScript catalog) sets no cookie.
+            and "public" not in response.get("Cache-Control", "")
+        ):
             set_language_cookie(response, language)
 
 
@@ -165,11 +173,12 @@ def set_language_cookie(response: HttpResponse, language: str) -> None:
 
 
 def remember_at_login(*, request: HttpRequest, user: User) -> None:
-    """At login: the language picked before it (the cookie) wins over the saved one;
-    a user without one keeps the browser's. The time zone is filled in once, from
-    the browser, and changed only on My profile after that."""
+    """At login: a language picked with the picker in this session wins over the saved
+    one; a user without one keeps the page's (the cookie's, else the browser's). The time
+    zone is filled in once, from the browser, and changed only on My profile after that.
+    No query when nothing changes (every login after the first)."""
     changed = []
-    picked = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    picked = request.session.pop(PICKED_LANGUAGE_SESSION_KEY, None)
     language = picked if is_language(picked) else user.language or translation.get_language()
     if language and is_language(language) and user.language != language:
         user.language = language
@@ -198,12 +207,27 @@ def set_language(request: HttpRequest) -> HttpResponse:
         messages.error(request, gettext("That language is not offered. Pick one from the list."))
         return redirect(next_url)
     assert isinstance(language, str)  # noqa: S101 - narrowed by is_language
-    if request.user.is_authenticated and request.user.language != language:
+    if not request.user.is_authenticated:
+        request.session[PICKED_LANGUAGE_SESSION_KEY] = language
+    elif request.user.language != language:
         request.user.language = language
         request.user.save(update_fields=["language"])
     response = redirect(next_url)
     set_language_cookie(response, language)
     return response
+
+
+@cache_control(public=True, max_age=3600)
+def javascript_catalog(request: HttpRequest) -> HttpResponse:
+    """The scripts' messages (Django's JavaScript catalog) in the language its URL names
+    (base.html asks for the page's), so the response depends on the URL alone and a
+    cache may keep one copy per language; English for anything else."""
+    language = request.GET.get("lang")
+    with translation.override(language if is_language(language) else settings.LANGUAGE_CODE):
+        return JAVASCRIPT_CATALOG(request)
+
+
+JAVASCRIPT_CATALOG = JavaScriptCatalog.as_view(packages=["twofactor"])
 
 
 class PreferencesForm(forms.Form):

@@ -318,6 +318,13 @@ if SECURE_COOKIES:
     # sibling subdomain (or a man in the middle on http) cannot plant or overwrite it.
     SESSION_COOKIE_NAME = "__Host-sessionid"
     CSRF_COOKIE_NAME = "__Host-csrftoken"
+    LANGUAGE_COOKIE_NAME = "__Host-language"
+# The language picked before login (accounts.preferences): like the others, not readable
+# by scripts, not sent cross-site, Secure in production; kept for a year.
+LANGUAGE_COOKIE_SECURE = SECURE_COOKIES
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SECURE_COOKIES)
 # Behind a TLS-terminating proxy the app sees http; trust the proxy's header
 # only when told its name (e.g. SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto),

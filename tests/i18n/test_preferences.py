@@ -90,6 +90,24 @@ def test_language_picked_on_the_login_page_is_kept_on_the_profile(user):
     assert fresh(user).language == "de"
 
 
+def test_a_cookie_alone_does_not_change_the_saved_language(make_user):
+    # A language cookie left by the last person on a shared computer, or planted: the
+    # account keeps its language (and its security e-mails stay readable to its owner).
+    user = make_user(language="de")
+    client = Client()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    assert fresh(user).language == "de"
+    assert html_lang(client.get("/accounts/profile/")) == "de"
+
+
+def test_the_language_cookie_is_http_only_same_site_and_lasts(db):
+    response = Client().post(LANGUAGE_URL, {"language": "de", "next": LOGIN_URL})
+    cookie = response.cookies[settings.LANGUAGE_COOKIE_NAME]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    assert int(cookie["max-age"]) == 365 * 24 * 60 * 60
+
+
 def test_saved_language_wins_over_the_browser_after_login(make_user):
     user = make_user(language="fr")
     client = Client(HTTP_ACCEPT_LANGUAGE="de")
@@ -113,7 +131,8 @@ def test_first_login_keeps_the_browsers_language(user):
 def test_picking_a_language_while_logged_in_saves_it(user):
     client = Client()
     client.force_login(user)
-    client.post(LANGUAGE_URL, {"language": "de", "next": "/accounts/profile/"})
+    response = client.post(LANGUAGE_URL, {"language": "de", "next": "/accounts/profile/"})
+    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "de"
     assert fresh(user).language == "de"
     assert html_lang(client.get("/accounts/profile/")) == "de"
 
@@ -201,14 +220,30 @@ def test_a_user_in_tokyo_sees_the_lock_end_at_tokyo_time(make_user, enrolled, wr
     user = make_user(time_zone="Asia/Tokyo")
     secret = enrolled(user, at=timezone.now() - timedelta(minutes=5))
     client = Client()
-    client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    # The login page's script sends the browser's zone: the user is in Tokyo.
+    client.post(
+        LOGIN_URL, {"username": user.email, "password": PASSWORD, TIME_ZONE_FIELD: "Asia/Tokyo"}
+    )
     assert client.session[TIME_ZONE_SESSION_KEY] == "Asia/Tokyo"
     for _ in range(5):
         response = client.post(CODE_URL, {"code": wrong_code(secret)})
     until = TOTPDevice.objects.get(user=user).locked_until
     assert until is not None
+    assert f"{until.astimezone(TOKYO):%H:%M} JST" in response.content.decode()
+
+
+def test_the_code_step_never_shows_the_accounts_saved_zone(make_user, enrolled, wrong_code):
+    # A password alone must not tell where the account's owner lives.
+    user = make_user(time_zone="America/Anchorage")
+    secret = enrolled(user, at=timezone.now() - timedelta(minutes=5))
+    client = Client()
+    client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD, TIME_ZONE_FIELD: "UTC"})
+    for _ in range(5):
+        response = client.post(CODE_URL, {"code": wrong_code(secret)})
     page = response.content.decode()
-    assert f"{until.astimezone(TOKYO):%H:%M} JST" in page
+    assert "AKST" not in page and "AKDT" not in page
+    assert " UTC" in page
+    assert "America/Anchorage" not in str(dict(client.session))
 
 
 def test_code_step_uses_the_browsers_zone_when_the_account_has_none(user_with_totp, wrong_code):
@@ -223,10 +258,13 @@ def test_code_step_uses_the_browsers_zone_when_the_account_has_none(user_with_to
 
 
 def test_clock_drift_message_shows_local_time_and_utc(make_user, enrolled, totp_code):
-    user = make_user(time_zone="America/New_York")
+    user = make_user()
     secret = enrolled(user, at=timezone.now() - timedelta(minutes=5))
     client = Client()
-    client.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
+    client.post(
+        LOGIN_URL,
+        {"username": user.email, "password": PASSWORD, TIME_ZONE_FIELD: "America/New_York"},
+    )
     response = client.post(CODE_URL, {"code": totp_code(secret, steps=4)})
     page = response.content.decode()
     assert "UTC" in page
@@ -252,3 +290,29 @@ def test_all_users_counts_use_the_locales_separators(make_user, log_in_verified)
     log_in_verified(client, staff)
     page = client.get("/accounts/users/").content.decode()
     assert "1.235" in page
+
+
+# --- The scripts' messages --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("asked", "word"), [("de", "Kopiert"), ("fr", "presse-papiers"), ("xx", "")])
+def test_the_javascript_catalog_speaks_the_language_its_url_names(make_user, asked, word):
+    user = make_user(language="fr")
+    client = Client()
+    client.force_login(user)
+    response = client.get(f"/jsi18n/?lang={asked}")
+    assert response.status_code == 200
+    body = response.content.decode()
+    if word:
+        assert word in body
+    else:
+        assert "Kopiert" not in body and "presse-papiers" not in body
+    # One copy per URL for any cache, and nothing of the user's: no cookie set.
+    assert "public" in response["Cache-Control"]
+    assert settings.LANGUAGE_COOKIE_NAME not in response.cookies
+
+
+def test_pages_ask_for_the_catalog_of_their_own_language(make_user):
+    client = Client()
+    client.force_login(make_user(language="de"))
+    assert '/jsi18n/?lang=de"' in client.get("/accounts/profile/").content.decode()
