@@ -20,7 +20,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
@@ -90,15 +89,18 @@ def _read(request: HttpRequest) -> dict[str, str]:
 
 
 def _store(tag: str, token: str, *, replacing: str | None) -> None:
-    with transaction.atomic():
-        if replacing:
-            DeviceToken.objects.filter(account=tag, token_hash=_hash(replacing)).delete()
-        DeviceToken.objects.create(account=tag, token_hash=_hash(token))
-        # A bound per account: the oldest browsers are forgotten first.
-        stale = DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")[
-            MAX_TOKENS_PER_ACCOUNT:
-        ]
-        DeviceToken.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+    replaced = 0
+    if replacing:
+        replaced, _ = DeviceToken.objects.filter(account=tag, token_hash=_hash(replacing)).delete()
+    DeviceToken.objects.create(account=tag, token_hash=_hash(token))
+    if not replaced:
+        # One more browser: a bound per account, the oldest forgotten first (one DELETE;
+        # a browser that swapped its own token added none). Logins at the same moment
+        # may leave a few over the bound until the next one.
+        newest = DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")
+        DeviceToken.objects.filter(account=tag).exclude(
+            pk__in=newest.values("pk")[:MAX_TOKENS_PER_ACCOUNT]
+        ).delete()
 
 
 class DeviceCookieMiddleware:

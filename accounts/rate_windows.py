@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import RateWindow
@@ -90,17 +90,19 @@ def reserve(windows: list[Window], *, now: datetime | None = None) -> datetime |
 
 
 def refund(windows: list[Window], *, now: datetime | None = None) -> None:
-    """Take back a reserved attempt that turned out fine (the right password)."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        for window in sorted(windows, key=lambda w: w.key):
-            row = RateWindow.objects.select_for_update().filter(key=window.key).first()
-            if row is None or row.count == 0:
-                continue
-            row.count -= 1
-            if row.count < window.rate.limit:
-                row.blocked_until = None  # the attempt that set it was no failure
-            row.save(update_fields=["count", "blocked_until"])
+    """Take back a reserved attempt that turned out fine (the right password).
+
+    One conditional UPDATE per window, no read: a window at 0 is left alone (nothing to
+    take back), and a block the attempt set goes with it (that attempt was no failure).
+    """
+    for window in sorted(windows, key=lambda w: w.key):
+        RateWindow.objects.filter(key=window.key, count__gt=0).update(
+            count=F("count") - 1,
+            blocked_until=Case(
+                When(count__lte=window.rate.limit, then=Value(None)),
+                default=F("blocked_until"),
+            ),
+        )
 
 
 def take(windows: list[Window], *, now: datetime | None = None) -> bool:

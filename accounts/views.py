@@ -22,7 +22,6 @@ from accounts import (
 )
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
 from accounts.http import AuthenticatedHttpRequest
-from accounts.models import normalize_email_address
 from portal import site
 from twofactor import services as twofactor_services
 from twofactor import views as twofactor_views
@@ -35,19 +34,9 @@ class LoginView(twofactor_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if twofactor_views.PASSKEY_ANSWER_FIELD in request.POST:
-            # A passkey is not a password: the password lock has nothing to say about it.
-            return super().post(request, *args, **kwargs)
-        # ThrottleBackend would refuse too, but as "wrong password": here the page says why.
-        username = normalize_email_address(request.POST.get("username", ""))
-        until = login_throttle.blocked_until(request, username=username)
-        if until is not None:
-            return render(request, "accounts/locked_out.html", {"until": until}, status=429)
-        return super().post(request, *args, **kwargs)
-
     def form_invalid(self, form: auth_forms.AuthenticationForm) -> HttpResponse:
-        # Refused by a lock that another request set a moment ago: say so, as above.
+        # Refused by the password lock (ThrottleBackend, before any hashing): the page
+        # says why and until when, not "wrong password". One check, in the backend.
         until = getattr(self.request, login_throttle.BLOCKED_UNTIL_ATTR, None)
         if until is not None:
             return render(self.request, "accounts/locked_out.html", {"until": until}, status=429)

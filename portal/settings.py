@@ -275,7 +275,9 @@ else:
 # Sessions live in the database only, shared by every app server. Not
 # cached_db: with cache errors ignored, a logout or key rotation during a Redis
 # blip would delete the row but leave the cached copy, reviving the session.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# portal.sessions is Django's database backend with login()'s key rotation done in one
+# UPDATE at the end of the request (issue 20: the code step's queries).
+SESSION_ENGINE = "portal.sessions"
 
 # --- Authentication ---------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
