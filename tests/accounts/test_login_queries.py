@@ -1,0 +1,59 @@
+"""What a login costs the database, as production runs it (issue 20): the statements of
+each step, without the test transaction's savepoints."""
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from accounts import device_cookies
+from accounts.models import DeviceToken
+from tests.conftest import PASSWORD
+
+CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
+
+
+def statements(queries) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(CONTROL)]
+
+
+@pytest.fixture
+def returning_user(make_user, enrolled):
+    user = make_user(language="en")  # not a first login: nothing to keep on the profile
+    return user, enrolled(user)
+
+
+def test_the_code_step_takes_ten_statements_at_most(returning_user, totp_code):
+    user, secret = returning_user
+    client = Client()
+    client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/2fa/login/", {"code": totp_code(secret, steps=1)})
+    assert response.status_code == 302
+    # The session, the user, the device locked and its replay guard, the login event, the
+    # session record, last_login, the device token and its bound, the session saved.
+    assert len(statements(queries)) <= 10, statements(queries)
+
+
+def test_the_password_step_writes_the_new_session_once(returning_user):
+    user, _secret = returning_user
+    with CaptureQueriesContext(connection) as queries:
+        Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    sessions = [sql for sql in statements(queries) if "django_session" in sql]
+    # A session that had no row: one INSERT, no lookup of the random key first.
+    assert len(sessions) == 1 and sessions[0].startswith("INSERT")
+
+
+def test_a_browser_swapping_its_own_token_adds_none(user):
+    client = Client()
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+        client.post("/accounts/logout/")
+    assert DeviceToken.objects.count() == 1
+
+
+def test_each_account_keeps_its_newest_device_tokens_only(user, monkeypatch):
+    monkeypatch.setattr(device_cookies, "MAX_TOKENS_PER_ACCOUNT", 3)
+    for _ in range(5):  # five browsers, each logging in once
+        Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    assert DeviceToken.objects.filter(account=device_cookies.account_tag(user.email)).count() == 3
