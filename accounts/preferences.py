@@ -9,12 +9,13 @@ changes them, and every page and e-mail uses them.
 
 import zoneinfo
 from functools import cache
+from typing import Literal, cast
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -168,7 +169,7 @@ def set_language_cookie(response: HttpResponse, language: str) -> None:
         domain=settings.LANGUAGE_COOKIE_DOMAIN,
         secure=settings.LANGUAGE_COOKIE_SECURE,
         httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+        samesite=cast(Literal["Lax", "Strict", "None"], settings.LANGUAGE_COOKIE_SAMESITE),
     )
 
 
@@ -218,7 +219,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
 
 
 @cache_control(public=True, max_age=3600)
-def javascript_catalog(request: HttpRequest) -> HttpResponse:
+def javascript_catalog(request: HttpRequest) -> HttpResponseBase:
     """The scripts' messages (Django's JavaScript catalog) in the language its URL names
     (base.html asks for the page's), so the response depends on the URL alone and a
     cache may keep one copy per language; English for anything else."""

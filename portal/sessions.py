@@ -9,6 +9,8 @@ statement, which is what rotation is for: a key planted or seen before the login
 opens nothing after it.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.db import IntegrityError, router, transaction
@@ -17,6 +19,14 @@ from django.utils.crypto import get_random_string
 
 class SessionStore(db.SessionStore):
     _rotated_from: str | None = None
+
+    if TYPE_CHECKING:
+        # The parts of Django's SessionBase this builds on, which django-stubs leaves out.
+        _session: dict[str, Any]
+        _session_cache: dict[str, Any]
+
+        def _get_session(self, no_load: bool = False) -> dict[str, Any]: ...
+        def _get_or_create_session_key(self) -> str: ...
 
     def _get_new_session_key(self) -> str:
         # 32 characters of 36 (165 bits): no other session holds the key, and if one did
