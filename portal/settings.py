@@ -387,6 +387,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TWOFACTOR_ISSUER = env.str("TWOFACTOR_ISSUER", default="Customer Portal")
 # Comma-separated Fernet keys, newest first. Empty: a key derived from SECRET_KEY.
 TWOFACTOR_ENCRYPTION_KEYS = env.list("TWOFACTOR_ENCRYPTION_KEYS", default=[])
+# Comma-separated keys of the backup-code hashes (random, 32+ characters), newest first.
+# Empty: keys derived from SECRET_KEY and SECRET_KEY_FALLBACKS.
+TWOFACTOR_BACKUP_CODE_KEYS = env.list("TWOFACTOR_BACKUP_CODE_KEYS", default=[])
 # Passkeys and security keys: the host name they are bound to (no scheme, no port; an IP
 # address will not do) and the exact origins the portal is served from, comma-separated.
 # The defaults fit `make run` opened at http://localhost:8000. Changing the RP id later

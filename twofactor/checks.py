@@ -29,6 +29,28 @@ def check_encryption_keys_are_keys(app_configs: Any, **kwargs: Any) -> list[Chec
     return errors
 
 
+# Shorter than this, a key could be guessed: and with the key, a stolen database tests
+# backup-code guesses again (at the scrypt's cost), which the key is there to prevent.
+MIN_BACKUP_CODE_KEY_LENGTH = 32
+
+
+@register(Tags.security)
+def check_backup_code_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for position, key in enumerate(app_settings.BACKUP_CODE_KEYS, start=1):
+        if not isinstance(key, str) or len(key.strip()) < MIN_BACKUP_CODE_KEY_LENGTH:
+            errors.append(
+                Error(
+                    f"TWOFACTOR_BACKUP_CODE_KEYS: key {position} is shorter than "
+                    f"{MIN_BACKUP_CODE_KEY_LENGTH} characters.",
+                    hint="Each key is a random string: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                    id="twofactor.E004",
+                )
+            )
+    return errors
+
+
 @register(Tags.security, deploy=True)
 def check_encryption_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     # The fallback key is derived from SECRET_KEY: rotating SECRET_KEY would make

@@ -23,6 +23,17 @@ class AppSettings:
         return list(getattr(settings, "TWOFACTOR_ENCRYPTION_KEYS", []))
 
     @property
+    def BACKUP_CODE_KEYS(self) -> list[str]:
+        """TWOFACTOR_BACKUP_CODE_KEYS: server-side keys of the backup-code hashes (an HMAC
+        over scrypt), newest first: the first keys each new set, every key still checks the
+        sets made with it, so a key rotates by going first and stays until the sets made
+        with the old one are gone (each user's next set). Random strings of at least 32
+        characters (twofactor.E004), kept out of the database: that is what makes a stolen
+        database alone test no guess. Default: none, and keys derived from SECRET_KEY (then
+        SECRET_KEY_FALLBACKS), so rotating SECRET_KEY with fallbacks keeps sets working."""
+        return list(getattr(settings, "TWOFACTOR_BACKUP_CODE_KEYS", []))
+
+    @property
     def DONE_URL(self) -> str:
         """TWOFACTOR_DONE_URL: where the user goes after enabling, disabling or generating
         codes, and where "Cancel" leads (a URL name or a path). Default: LOGIN_REDIRECT_URL."""

@@ -1,9 +1,13 @@
-"""Encryption of TOTP secrets at rest.
+"""Encryption of TOTP secrets at rest, and the keys of backup-code hashes.
 
 MultiFernet with the keys from TWOFACTOR_ENCRYPTION_KEYS (newest first): the
 first key encrypts, every key decrypts, so keys rotate without downtime
 (`manage.py twofactor_rotate_keys` then re-encrypts old rows). Without
 configured keys a key is derived from SECRET_KEY, for development only.
+
+Backup codes are keyed the same way (TWOFACTOR_BACKUP_CODE_KEYS, newest first: the
+first keys new sets, every key still checks the sets it made). A hash cannot be
+re-keyed without its code, so an old key stays until the sets made with it are gone.
 """
 
 import base64
@@ -14,8 +18,16 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 from twofactor.conf import app_settings
+from twofactor.otp import BackupCodeKey
 
-__all__ = ["InvalidToken", "decrypt_secret", "encrypt_secret", "rotate_secret", "reset_keys"]
+__all__ = [
+    "InvalidToken",
+    "backup_code_keys",
+    "decrypt_secret",
+    "encrypt_secret",
+    "reset_keys",
+    "rotate_secret",
+]
 
 
 def _derived_development_key(secret_key: str) -> bytes:
@@ -37,6 +49,28 @@ def _current() -> MultiFernet:
 def reset_keys() -> None:
     """Forget cached key sets (tests that override the keys call this)."""
     _fernet.cache_clear()
+    _backup_code_keys.cache_clear()
+
+
+@lru_cache(maxsize=4)
+def _backup_code_keys(
+    keys: tuple[str, ...], secret_keys: tuple[str, ...]
+) -> tuple[BackupCodeKey, ...]:
+    if keys:
+        return tuple(BackupCodeKey(key.encode()) for key in keys)
+    # Without keys of their own: one derived from SECRET_KEY, then one from each of
+    # SECRET_KEY_FALLBACKS, so rotating SECRET_KEY the way Django documents keeps old sets
+    # working. Domain-separated from the Fernet key and from Django's own uses.
+    return tuple(
+        BackupCodeKey(hashlib.sha256(b"twofactor.backup-codes.v1:" + key.encode()).digest())
+        for key in secret_keys
+    )
+
+
+def backup_code_keys() -> tuple[BackupCodeKey, ...]:
+    """The keys of backup-code hashes, newest first: the first keys new sets."""
+    secret_keys = (settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", []))
+    return _backup_code_keys(tuple(app_settings.BACKUP_CODE_KEYS), secret_keys)
 
 
 def encrypt_secret(secret: str) -> str:

@@ -1,5 +1,8 @@
 """Backup codes: five single-use codes, shown once, stored only as salted hashes."""
 
+import base64
+import hashlib
+import hmac
 import re
 import threading
 from datetime import UTC, datetime, timedelta
@@ -8,11 +11,11 @@ from urllib.parse import unquote
 
 import pyotp
 import pytest
-from django.contrib.auth.hashers import MD5PasswordHasher, identify_hasher
+from django.contrib.auth.hashers import MD5PasswordHasher, get_hasher
 from django.db import connection
 
 from tests.conftest import PASSWORD, FrozenClock
-from twofactor import otp, services
+from twofactor import crypto, otp, services
 from twofactor.models import BackupCode
 
 NEW_CODES_URL = "/2fa/backup-codes/new/"
@@ -141,8 +144,20 @@ def test_htmx_generate_returns_the_codes_in_a_dialog(in_sudo):
 
 
 def _salt(encoded: str) -> str:
-    # The hasher's own parser ("md5$<salt>$<hash>" in tests, pbkdf2/argon2 in production).
-    return identify_hasher(encoded).decode(encoded)["salt"]
+    # "bc1$scrypt$<cost>$<key id>$<salt>$<digest>" (twofactor/otp.py).
+    version, _algorithm, _cost, _key_id, salt, _digest = encoded.split("$")
+    assert version == otp.BACKUP_HASH_VERSION
+    return salt
+
+
+def _old_format_set(user, hasher=None) -> list[str]:
+    """A set stored as before issue 20: Django's password hasher, one salt for the set."""
+    hasher = hasher or get_hasher("default")
+    codes, salt = otp.generate_backup_codes(), hasher.salt()
+    BackupCode.objects.bulk_create(
+        [BackupCode(user=user, code_hash=hasher.encode(code, salt)) for code in codes]
+    )
+    return codes
 
 
 # --- Storage ------------------------------------------------------------------------------------
@@ -181,10 +196,136 @@ def test_regenerating_uses_a_new_salt(active_user):
     first = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
     services.regenerate_backup_codes(user=user)
     second = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
-    assert (
-        identify_hasher(first).decode(first)["salt"]
-        != identify_hasher(second).decode(second)["salt"]
+    assert _salt(first) != _salt(second)
+
+
+# --- Keyed: the database alone tests no guess ------------------------------------------------
+KEY_A = "backup-code-key-a-" + "a" * 32
+KEY_B = "backup-code-key-b-" + "b" * 32
+
+
+@pytest.fixture
+def keys(settings):
+    """keys(*configured): set TWOFACTOR_BACKUP_CODE_KEYS (newest first) and forget the cached
+    keys, as a deploy with a new environment would."""
+
+    def configure(*configured: str) -> None:
+        settings.TWOFACTOR_BACKUP_CODE_KEYS = list(configured)
+        crypto.reset_keys()
+
+    yield configure
+    crypto.reset_keys()
+
+
+def _stored(user) -> list[str]:
+    return list(
+        BackupCode.objects.filter(user=user).order_by("pk").values_list("code_hash", flat=True)
     )
+
+
+def test_stored_form_names_its_version_cost_key_and_salt(active_user, keys):
+    keys(KEY_A)
+    user, _ = active_user
+    services.regenerate_backup_codes(user=user)
+    key_id = otp.BackupCodeKey(KEY_A.encode()).id
+    for stored in _stored(user):
+        version, algorithm, cost, stored_key_id, salt, digest = stored.split("$")
+        assert (version, algorithm, cost) == ("bc1", "scrypt", "n=2048,r=8,p=1")
+        assert (stored_key_id, len(salt), len(digest)) == (key_id, 22, 43)
+
+
+def test_stored_value_holds_only_a_keyed_digest_not_the_derivation(active_user, keys):
+    keys(KEY_A)
+    user, _ = active_user
+    codes = services.regenerate_backup_codes(user=user)  # in the order they are stored
+    for code, value in zip(codes, _stored(user), strict=True):
+        derived = otp.derive_backup_code(code, salt=_salt(value))
+        spellings = (derived.hex(), base64.b64encode(derived), base64.urlsafe_b64encode(derived))
+        for form in spellings:
+            text = form if isinstance(form, str) else form.decode().rstrip("=")
+            assert text not in value
+        # What is there is the HMAC of it with the server key.
+        keyed = hmac.new(KEY_A.encode(), derived, hashlib.sha256).digest()
+        assert value.endswith("$" + base64.urlsafe_b64encode(keyed).decode().rstrip("="))
+
+
+def test_with_another_key_a_right_code_no_longer_works(active_user, clock, keys):
+    # Someone with the database but not the key: the stored hashes test nothing they try.
+    keys(KEY_A)
+    user, _ = active_user
+    code = services.regenerate_backup_codes(user=user)[0]
+    keys(KEY_B)
+    assert not _works(user, code, now=clock.now)
+    keys(KEY_A)
+    assert _works(user, code, now=clock.now)
+
+
+def test_a_rotated_key_still_checks_sets_made_with_it_and_new_sets_use_the_new_key(
+    active_user, clock, keys
+):
+    keys(KEY_A)
+    user, _ = active_user
+    old = services.regenerate_backup_codes(user=user)
+    keys(KEY_B, KEY_A)  # the new key first, the old one kept
+    assert _works(user, old[0], now=clock.now)
+    new = services.regenerate_backup_codes(user=user)
+    assert {value.split("$")[3] for value in _stored(user)} == {
+        otp.BackupCodeKey(KEY_B.encode()).id
+    }
+    keys(KEY_B)  # the old key dropped: the new set does not need it
+    assert _works(user, new[0], now=clock.now)
+
+
+def test_default_key_comes_from_secret_key_and_its_fallbacks(active_user, clock, keys, settings):
+    keys()  # none configured
+    user, _ = active_user
+    codes = services.regenerate_backup_codes(user=user)
+    old_secret = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-secret-key-" + "n" * 40
+    crypto.reset_keys()
+    assert not _works(user, codes[0], now=clock.now)  # a new SECRET_KEY alone: a new key
+    settings.SECRET_KEY_FALLBACKS = [old_secret]
+    crypto.reset_keys()
+    assert _works(user, codes[0], now=clock.now)  # rotated Django's way: the set still works
+
+
+def test_a_locked_account_costs_no_derivation_for_a_backup_code(active_user, clock):
+    user, secret = active_user
+    codes = services.regenerate_backup_codes(user=user)
+    for _ in range(services.MAX_FAILURES):
+        with pytest.raises(services.TwoFactorError):
+            services.use_backup_code(user=user, code="aaaaa-aaaaa", now=clock.now)
+    with mock.patch("hashlib.scrypt", wraps=hashlib.scrypt) as scrypt:
+        with pytest.raises(services.AccountLocked):
+            services.verify_code(user=user, code=codes[0], now=clock.now)
+    assert scrypt.call_count == 0
+
+
+# --- Sets stored before issue 20 keep working until the next set ---------------------------------
+@pytest.mark.parametrize("hasher", ["md5", "pbkdf2_sha256"])
+def test_an_old_format_set_works_once_per_code(active_user, clock, settings, hasher):
+    user, _ = active_user
+    # Production's PBKDF2 (at a test's iteration count): the encoding sets were stored in.
+    settings.PASSWORD_HASHERS = [
+        *settings.PASSWORD_HASHERS,
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]
+    old = get_hasher(hasher)
+    if hasher == "pbkdf2_sha256":
+        old.iterations = 1000
+    codes = _old_format_set(user, old)
+    assert [services.use_backup_code(user=user, code=c, now=clock.now) for c in codes[:2]] == [4, 3]
+    assert not _works(user, codes[0], now=clock.now)
+    assert not _works(user, "aaaaa-aaaaa", now=clock.now)
+
+
+def test_the_next_set_replaces_an_old_format_set(active_user, clock):
+    user, _ = active_user
+    old = _old_format_set(user)
+    new = services.regenerate_backup_codes(user=user)
+    assert all(value.startswith("bc1$") for value in _stored(user))
+    assert not _works(user, old[0], now=clock.now)
+    assert _works(user, new[0], now=clock.now)
 
 
 # --- Using a code -----------------------------------------------------------------------------
@@ -247,13 +388,30 @@ def test_checking_a_code_costs_exactly_one_key_derivation(active_user, clock, wh
     typed = {"right": codes[0], "wrong": "aaaaa-aaaaa", "already-used": codes[1]}[which]
     assert typed not in codes[2:]
 
-    # Test settings hash with MD5; counting its encode() counts key derivations. Five
-    # derivations per attempt (one per stored code) would show up as 5 here.
-    with mock.patch.object(
-        MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode
-    ) as encode:
+    # Counting scrypt calls counts key derivations. Five derivations per attempt (one per
+    # stored code) would show up as 5 here.
+    with mock.patch("hashlib.scrypt", wraps=hashlib.scrypt) as scrypt:
         _works(user, typed, now=clock.now)
-    assert encode.call_count == 1
+    assert scrypt.call_count == 1
+
+
+@pytest.mark.parametrize("which", ["right", "wrong", "already-used"])
+def test_checking_an_old_format_code_costs_exactly_one_key_derivation(active_user, clock, which):
+    user, _ = active_user
+    codes = _old_format_set(user)
+    services.use_backup_code(user=user, code=codes[1], now=clock.now)
+    typed = {"right": codes[0], "wrong": "aaaaa-aaaaa", "already-used": codes[1]}[which]
+    assert typed not in codes[2:]
+
+    # Test settings hash with MD5; counting its encode() counts the old format's derivations.
+    with (
+        mock.patch.object(
+            MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode
+        ) as encode,
+        mock.patch("hashlib.scrypt", wraps=hashlib.scrypt) as scrypt,
+    ):
+        _works(user, typed, now=clock.now)
+    assert (encode.call_count, scrypt.call_count) == (1, 0)
 
 
 # --- My profile -------------------------------------------------------------------------------

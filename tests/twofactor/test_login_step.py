@@ -397,7 +397,14 @@ def test_locked_account_is_refused_before_any_hashing(ann, clock, monkeypatch, k
     def no_crypto(*args, **kwargs):
         raise AssertionError("a locked account must cost no HMAC or key derivation")
 
-    for name in ["match_totp", "find_drift", "hash_backup_code_like", "hash_backup_code"]:
+    for name in [
+        "match_totp",
+        "find_drift",
+        "match_backup_code",
+        "derive_backup_code",
+        "hash_backup_code_like",
+        "hash_backup_code",
+    ]:
         monkeypatch.setattr(otp, name, no_crypto)
     code = code_at(secret, clock.now) if kind == "app code" else codes[0]
     with pytest.raises(services.AccountLocked):

@@ -41,7 +41,14 @@ def regenerate_and_stash_backup_codes(
 def _regenerate(*, user: AuthUser, at_enrollment: bool) -> tuple[list[str], str]:
     """The new codes, and one of their stored hashes (the set's marker)."""
     codes = otp.generate_backup_codes()
-    salt = otp.new_backup_code_salt()
+    # One salt and the current key for the whole set: a check then costs one derivation.
+    # Hashed before the row lock is taken, so concurrent requests wait on the lock for
+    # a delete and an insert, not for five derivations.
+    salt, key = otp.new_backup_code_salt(), crypto.backup_code_keys()[0]
+    rows = [
+        BackupCode(user=user, code_hash=otp.hash_backup_code(code, salt=salt, key=key))
+        for code in codes
+    ]
     with transaction.atomic():
         # The device row lock makes concurrent requests take turns: each deletes
         # the set the one before it committed, so exactly one set of five survives
@@ -49,7 +56,6 @@ def _regenerate(*, user: AuthUser, at_enrollment: bool) -> tuple[list[str], str]
         if TOTPDevice.objects.confirmed().select_for_update().filter(user=user).first() is None:
             raise NotEnrolled
         BackupCode.objects.filter(user=user).delete()
-        rows = [BackupCode(user=user, code_hash=otp.hash_backup_code(c, salt=salt)) for c in codes]
         BackupCode.objects.bulk_create(rows)
         # New codes are what a user makes who fears the old ones were seen: whoever
         # saw them may have trusted a browser of their own too.

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from twofactor import otp, signals
+from twofactor import crypto, otp, signals
 from twofactor.models import BackupCode, TOTPDevice
 from twofactor.services.errors import (
     AccountLocked,
@@ -33,7 +33,6 @@ from twofactor.services.errors import (
     SignCountRegressed,
     TwoFactorError,
 )
-from twofactor.services.status import unused_backup_code_count
 from twofactor.services.webauthn import finish_authentication
 from twofactor.signals import Method, Outcome
 from twofactor.user_model import AuthUser
@@ -223,14 +222,26 @@ def _check_backup_code(
     user: AuthUser, code: str, *, now: datetime
 ) -> Verification | TwoFactorError:
     normalized = otp.normalize_backup_code(code)
-    reference = BackupCode.objects.filter(user=user).values_list("code_hash", flat=True).first()
-    if normalized is None or reference is None:
+    if normalized is None:
         return InvalidBackupCode()
-    code_hash = otp.hash_backup_code_like(normalized, reference=reference)
-    spent = BackupCode.objects.unused().filter(user=user, code_hash=code_hash).update(used_at=now)
-    if spent != 1:
+    # The whole set, used codes too: the check costs the same whether a code is right,
+    # wrong or already used (one derivation), and the count left needs no second query.
+    rows = list(
+        BackupCode.objects.filter(user=user)
+        .order_by("pk")
+        .values_list("pk", "code_hash", "used_at")
+    )
+    matched = otp.match_backup_code(
+        normalized, [code_hash for _, code_hash, _ in rows], keys=crypto.backup_code_keys()
+    )
+    if matched is None:
         return InvalidBackupCode()
-    remaining = unused_backup_code_count(user=user)
+    pk = rows[matched][0]
+    # Conditional UPDATE: of two requests with the same code, one spends it.
+    if BackupCode.objects.unused().filter(pk=pk).update(used_at=now) != 1:
+        return InvalidBackupCode()
+    # Read under the device's row lock: every change to the set takes it (or deletes the row).
+    remaining = sum(1 for other, _, used_at in rows if used_at is None and other != pk)
     return Verification(method=Method.BACKUP, remaining_backup_codes=remaining)
 
 
