@@ -20,10 +20,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, pgettext_lazy
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 from django.views.i18n import JavaScriptCatalog
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -43,25 +43,34 @@ PICKED_LANGUAGE_SESSION_KEY = "accounts_picked_language"
 # Set on the request by the middleware: it reached a view; the account's language.
 VIEWED_ATTR = "_preferences_applied"
 ACCOUNT_LANGUAGE_ATTR = "account_language"
-# Offered in the picker: the IANA regions, not the legacy aliases ("US/Eastern",
-# "Etc/GMT+5"); any zone the database knows is still accepted (browsers send some aliases).
-REGIONS = (
-    "Africa",
-    "America",
-    "Antarctica",
-    "Arctic",
-    "Asia",
-    "Atlantic",
-    "Australia",
-    "Europe",
-    "Indian",
-    "Pacific",
-)
+# Offered in the picker: the IANA regions (named in the reader's language), without the
+# links that only keep old names working ("Asia/Calcutta" for "Asia/Kolkata", "US/Eastern"):
+# any zone the database knows is still accepted (browsers send some of those names).
+REGIONS = {
+    "Africa": pgettext_lazy("time zone region", "Africa"),
+    "America": pgettext_lazy("time zone region", "America"),
+    "Antarctica": pgettext_lazy("time zone region", "Antarctica"),
+    "Arctic": pgettext_lazy("time zone region", "Arctic"),
+    "Asia": pgettext_lazy("time zone region", "Asia"),
+    "Atlantic": pgettext_lazy("time zone region", "Atlantic Ocean"),
+    "Australia": pgettext_lazy("time zone region", "Australia"),
+    "Europe": pgettext_lazy("time zone region", "Europe"),
+    "Indian": pgettext_lazy("time zone region", "Indian Ocean"),
+    "Pacific": pgettext_lazy("time zone region", "Pacific Ocean"),
+}
 
 
 def zone_name(value: object) -> str | None:
-    """`value`, if it names a zone of the time zone database."""
-    return value if isinstance(value, str) and value in _zone_names() else None
+    """The zone `value` names, by its current name ("Asia/Calcutta" is "Asia/Kolkata",
+    "Etc/UTC" is "UTC"), if the time zone database knows it."""
+    if not isinstance(value, str) or value not in _zone_names():
+        return None
+    name = _zone_links().get(value, value)
+    return "UTC" if name in UTC_NAMES else name
+
+
+# What the database and browsers call UTC; the picker says "UTC".
+UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu"})
 
 
 def known_zone(value: object) -> zoneinfo.ZoneInfo | None:
@@ -75,14 +84,31 @@ def _zone_names() -> frozenset[str]:
 
 
 @cache
-def zone_choices() -> list[tuple[str, list[tuple[str, str]]]]:
+def _zone_links() -> dict[str, str]:
+    """Old name -> current name, from the time zone database's own source (tzdata.zi,
+    "L target link" lines); none known if it is not installed."""
+    for directory in zoneinfo.TZPATH:
+        try:
+            with open(f"{directory}/tzdata.zi", encoding="utf-8") as source:
+                links = [line.split() for line in source if line.startswith("L ")]
+        except OSError:
+            continue
+        return {fields[2]: fields[1] for fields in links if len(fields) == 3}
+    return {}
+
+
+@cache
+def zone_choices() -> list[tuple[object, list[tuple[str, str]]]]:
     """The picker's zones grouped by region, "UTC" first; cities read as words."""
     groups: dict[str, list[tuple[str, str]]] = {region: [] for region in REGIONS}
-    for name in sorted(_zone_names()):
+    for name in sorted(_zone_names() - _zone_links().keys()):
         region, _, place = name.partition("/")
         if region in groups and place:
             groups[region].append((name, place.replace("_", " ").replace("/", " / ")))
-    return [("UTC", [("UTC", "UTC")]), *((region, zones) for region, zones in groups.items())]
+    return [
+        ("UTC", [("UTC", "UTC")]),
+        *((REGIONS[region], zones) for region, zones in groups.items()),
+    ]
 
 
 def is_language(code: object) -> bool:
@@ -194,10 +220,13 @@ def remember_at_login(*, request: HttpRequest, user: User) -> None:
         user.save(update_fields=changed)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @csrf_protect
 def set_language(request: HttpRequest) -> HttpResponse:
-    """The language picker (account menu and login page): a cookie, and the profile."""
+    """The language picker (account menu and login page): a cookie, and the profile.
+    A GET (the address typed, or reloaded) changes nothing and goes back."""
+    if request.method == "GET":
+        return redirect(reverse("accounts:profile"))
     language = request.POST.get("language")
     next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(
@@ -239,10 +268,21 @@ class PreferencesForm(forms.Form):
         help_text=gettext_lazy("Every time on the portal and in its e-mails is shown in it."),
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A zone the picker does not list (set before, or sent by an old browser) stays
+        # choosable, so the form opens on it and saving the language keeps it.
+        current = zone_name(self.initial.get("time_zone"))
+        offered = {name for _, zones in zone_choices() for name, _ in zones}
+        if current and current not in offered:
+            field = self.fields["time_zone"]
+            assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared so on the form
+            field.choices = [*zone_choices(), (current, current)]
+
     def clean_time_zone(self) -> str:
         # Choices already refuse anything else; kept explicit: the middleware trusts it.
-        name = self.cleaned_data["time_zone"]
-        if known_zone(name) is None:
+        name = zone_name(self.cleaned_data["time_zone"])
+        if name is None:
             raise forms.ValidationError(gettext("Pick a time zone from the list."))
         return name
 
@@ -255,7 +295,7 @@ def edit_preferences(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     initial = {
         "language": user.language or translation.get_language(),
-        "time_zone": user.time_zone if known_zone(user.time_zone) else "UTC",
+        "time_zone": zone_name(user.time_zone) or "UTC",
     }
     form = PreferencesForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():

@@ -1,4 +1,5 @@
 from functools import partial
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
@@ -8,6 +9,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
@@ -16,6 +18,7 @@ from accounts import (
     account_changes,
     device_cookies,
     login_throttle,
+    preferences,
     security_log,
     session_records,
     tasks,
@@ -116,6 +119,16 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     # Its save() is accounts.account_changes.reset_password: the new password, its
     # log event and the lifted locks commit together.
     form_class = SetNewPasswordForm
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        # A valid link proves the mailbox: its page speaks the account's language, as its
+        # e-mail did (an invalid one says nothing of the account, not even its language).
+        language = getattr(self.user, "language", "") if self.validlink else ""
+        if preferences.is_language(language):
+            translation.activate(language)
+            self.request.LANGUAGE_CODE = language
+        return context
 
     def form_valid(self, form: auth_forms.SetPasswordForm) -> HttpResponse:
         try:

@@ -2,8 +2,14 @@ from django.conf import settings
 from django.http import HttpRequest
 
 
-def product(request: HttpRequest) -> dict[str, str]:
-    return {"product_name": settings.PRODUCT_NAME, "support_href": support_href()}
+def product(request: HttpRequest) -> dict[str, object]:
+    return {
+        "product_name": settings.PRODUCT_NAME,
+        "support_href": support_href(),
+        # Each language named in itself ("English", "Deutsch", "Français") on every page:
+        # Django's {% get_available_languages %} would translate the names.
+        "language_names": settings.LANGUAGES,
+    }
 
 
 def support_href() -> str:

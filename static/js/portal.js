@@ -148,9 +148,23 @@
   });
 
   // The language picker changes the language as soon as one is picked; without
-  // JavaScript its button does.
+  // JavaScript its button does. It returns to the address shown now, which htmx may have
+  // changed since the page (and the picker's own "next") was rendered.
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-submit-on-change]")) { event.target.form.requestSubmit(); }
+  });
+  document.addEventListener("submit", function (event) {
+    var next = event.target.matches(".language-picker") && event.target.querySelector("input[name=next]");
+    if (next) { next.value = window.location.pathname + window.location.search; }
+  }, true);
+
+  // A required field's own words, in the page's language (the browser would use its own).
+  document.addEventListener("invalid", function (event) {
+    var message = event.target.getAttribute && event.target.getAttribute("data-required-message");
+    if (message) { event.target.setCustomValidity(event.target.validity.valueMissing ? message : ""); }
+  }, true);
+  document.addEventListener("change", function (event) {
+    if (event.target.hasAttribute && event.target.hasAttribute("data-required-message")) { event.target.setCustomValidity(""); }
   });
 
   // Escape closes a dialog, except the backup codes before they are confirmed stored.

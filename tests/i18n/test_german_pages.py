@@ -195,8 +195,8 @@ def pages() -> Iterator[tuple[str, Page]]:
 
     def new_backup_codes(language, portal, sudo):
         client = signed_in(language, portal.customer, sudo)
-        response = client.post("/2fa/backup-codes/", follow=True)
-        assert b"backup-codes" in response.content
+        response = client.post("/2fa/backup-codes/", {"generate": "1"}, follow=True)
+        assert response.content.count(b"<li><code>") == 5
         return response.content.decode()
 
     yield "login", get("/accounts/login/")

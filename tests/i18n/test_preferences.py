@@ -75,7 +75,9 @@ def test_an_unknown_language_is_refused_with_a_message(db, language):
 
 
 def test_the_picker_needs_a_post_with_csrf(db):
-    assert Client().get(LANGUAGE_URL).status_code == 405
+    # A GET changes nothing and goes back (the profile, or the login page before it).
+    response = Client().get(LANGUAGE_URL)
+    assert response.status_code == 302 and settings.LANGUAGE_COOKIE_NAME not in response.cookies
     strict = Client(enforce_csrf_checks=True)
     assert strict.post(LANGUAGE_URL, {"language": "de"}).status_code == 403
 
@@ -161,6 +163,24 @@ def test_the_browser_does_not_change_a_time_zone_the_user_chose(make_user):
         LOGIN_URL, {"username": user.email, "password": PASSWORD, TIME_ZONE_FIELD: "Asia/Tokyo"}
     )
     assert fresh(user).time_zone == "Europe/Paris"
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [("Asia/Calcutta", "Asia/Kolkata"), ("Etc/UTC", "UTC"), ("Europe/Kiev", "Europe/Kyiv")],
+)
+def test_an_old_name_of_a_zone_is_kept_by_its_current_name(user, sent, kept):
+    Client().post(LOGIN_URL, {"username": user.email, "password": PASSWORD, TIME_ZONE_FIELD: sent})
+    assert fresh(user).time_zone == kept
+
+
+def test_the_zone_picker_offers_current_names_under_regions_in_the_readers_language(make_user):
+    client = Client()
+    client.force_login(make_user(language="de", time_zone="Asia/Calcutta"))
+    page = client.get(PREFERENCES_URL).content.decode()
+    assert '<optgroup label="Europa">' in page and '<optgroup label="Asien">' in page
+    assert '<option value="Asia/Kolkata" selected>Kolkata</option>' in page
+    assert 'value="Asia/Calcutta"' not in page and 'value="US/Eastern"' not in page
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "../../etc/passwd", "x" * 500])
@@ -295,7 +315,9 @@ def test_all_users_counts_use_the_locales_separators(make_user, log_in_verified)
 # --- The scripts' messages --------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("asked", "word"), [("de", "Kopiert"), ("fr", "presse-papiers"), ("xx", "")])
+@pytest.mark.parametrize(
+    ("asked", "word"), [("de", "Kopiert"), ("fr", "presse-papiers"), ("xx", "")]
+)
 def test_the_javascript_catalog_speaks_the_language_its_url_names(make_user, asked, word):
     user = make_user(language="fr")
     client = Client()
@@ -316,3 +338,50 @@ def test_pages_ask_for_the_catalog_of_their_own_language(make_user):
     client = Client()
     client.force_login(make_user(language="de"))
     assert '/jsi18n/?lang=de"' in client.get("/accounts/profile/").content.decode()
+
+
+# --- Pages the picker must not break, and pages that speak the account's language ----------
+
+
+def test_the_page_that_shows_new_backup_codes_has_no_language_picker(
+    user_with_totp, log_in_with_sudo
+):
+    # Changing the language reloads the page, and new codes are shown only once.
+    user, _secret = user_with_totp
+    client = log_in_with_sudo(Client(), user)
+    page = client.post("/2fa/backup-codes/", {"generate": "1"}, follow=True).content.decode()
+    assert page.count("<li><code>") == 5
+    assert f'action="{LANGUAGE_URL}"' not in page
+    assert f'action="{LANGUAGE_URL}"' in client.get("/accounts/profile/").content.decode()
+
+
+def test_language_names_are_their_own_in_every_language(make_user):
+    client = Client()
+    client.force_login(make_user(language="de"))
+    page = client.get("/accounts/profile/").content.decode()
+    assert '<option value="en" lang="en">English</option>' in page
+    assert "Englisch" not in page
+
+
+def test_a_valid_reset_link_opens_in_the_accounts_language(
+    make_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    import re
+
+    make_user(language="de")
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/accounts/password-reset/", {"email": "ann@example.com"})
+    link = re.search(r"http://testserver(/accounts/password-reset/\S+/)", mailoutbox[0].body)
+    browser = Client(HTTP_ACCEPT_LANGUAGE="fr")
+    page = browser.get(link.group(1), follow=True)
+    assert html_lang(page) == "de"
+    # A made-up link says nothing of any account, not even its language.
+    assert html_lang(browser.get("/accounts/password-reset/MQ/bad-token/")) == "fr"
+
+
+def test_the_first_visit_is_not_told_its_session_ended(db):
+    page = Client().get("/", follow=True).content.decode()
+    assert "Log in to continue" not in page
+    assert (
+        "Log in to continue" in Client().get("/accounts/login/?next=/2fa/enable/").content.decode()
+    )
