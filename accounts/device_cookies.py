@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
@@ -89,6 +90,11 @@ def _read(request: HttpRequest) -> dict[str, str]:
 
 
 def _store(tag: str, token: str, *, replacing: str | None) -> None:
+    with transaction.atomic():  # one commit for the swap and the bound
+        _swap(tag, token, replacing=replacing)
+
+
+def _swap(tag: str, token: str, *, replacing: str | None) -> None:
     replaced = 0
     if replacing:
         replaced, _ = DeviceToken.objects.filter(account=tag, token_hash=_hash(replacing)).delete()

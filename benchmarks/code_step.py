@@ -7,7 +7,7 @@
 Checks the baseline commit out in a git worktree of its own (removed at the end), then
 runs the two trees in turns, `--rounds` times each, every round in a fresh process of
 its own with a fresh database (SQLite file, or a PostgreSQL database created and
-dropped on the server of DATABASE_URL). A round logs `--logins` users in through the
+dropped on the server of DATABASE_URL; SQLite in memory, so no fsync times the disk). A round logs `--logins` users in through the
 real URLs with Django's test client (DEBUG off, the test settings' fast password hasher
 so the password step does not drown the step measured) and times the code POST alone;
 it also counts the SQL statements of a code step (not BEGIN/COMMIT/SAVEPOINT), outside
@@ -154,7 +154,8 @@ def run_round(tree: Path, logins: int, database_url: str | None, label: str) -> 
             subprocess.run(["createdb", "-h", "127.0.0.1", "-U", "postgres", database], check=True)
             env["DATABASE_URL"] = f"{base}/{database}"
         else:
-            env["DATABASE_URL"] = f"sqlite:///{scratch / 'db.sqlite3'}"
+            # In memory: a COMMIT's fsync would time the disk, not the code.
+            env["DATABASE_URL"] = "sqlite://:memory:"
         env.pop("REDIS_URL", None)  # local-memory cache in both trees
         result = subprocess.run(
             [

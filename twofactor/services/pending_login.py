@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -231,9 +232,13 @@ def _log_in(request: HttpRequest, user: AuthUser, *, backend: str, method: Metho
     # Marked before login(), so user_logged_in's listeners can ask verified_method()
     # how this login passed; and again after, in case login() flushed a stale session.
     mark_session_verified(session=session, user=user, method=method)
-    login(request, user, backend=backend)  # rotates the session key
-    mark_session_verified(session=request.session, user=user, method=method)
-    signals.two_factor_login.send(sender=type(user), user=user, method=method, request=request)
+    # One transaction for what a login writes (last_login, and the project's listeners:
+    # a log event, a session record...): they commit together, with one commit, not one
+    # each. The code was already spent and committed by its own check.
+    with transaction.atomic():
+        login(request, user, backend=backend)  # rotates the session key
+        mark_session_verified(session=request.session, user=user, method=method)
+        signals.two_factor_login.send(sender=type(user), user=user, method=method, request=request)
 
 
 def mark_session_verified(
