@@ -11,6 +11,8 @@ import zoneinfo
 from functools import cache
 from typing import Literal, cast
 
+import babel
+import babel.dates
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -97,17 +99,27 @@ def _zone_links() -> dict[str, str]:
     return {}
 
 
-@cache
 def zone_choices() -> list[tuple[object, list[tuple[str, str]]]]:
-    """The picker's zones grouped by region, "UTC" first; cities read as words."""
+    """The picker's zones grouped by region, "UTC" first, each named by its city in the
+    reader's language (CLDR, through Babel: "Wien", "Vienne"), in that language's order."""
+    return _zone_choices_in(translation.get_language() or settings.LANGUAGE_CODE)
+
+
+@cache
+def _zone_choices_in(language: str) -> list[tuple[object, list[tuple[str, str]]]]:
+    locale = babel.Locale.parse(translation.to_locale(language))
     groups: dict[str, list[tuple[str, str]]] = {region: [] for region in REGIONS}
-    for name in sorted(_zone_names() - _zone_links().keys()):
+    for name in _zone_names() - _zone_links().keys():
         region, _, place = name.partition("/")
         if region in groups and place:
-            groups[region].append((name, place.replace("_", " ").replace("/", " / ")))
+            city = babel.dates.get_timezone_location(name, locale=locale, return_city=True)
+            groups[region].append((name, city or place.replace("_", " ")))
     return [
         ("UTC", [("UTC", "UTC")]),
-        *((REGIONS[region], zones) for region, zones in groups.items()),
+        *(
+            (REGIONS[region], sorted(zones, key=lambda zone: (zone[1].casefold(), zone[0])))
+            for region, zones in groups.items()
+        ),
     ]
 
 
