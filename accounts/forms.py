@@ -116,6 +116,9 @@ class UserListForm(forms.Form):
     Bad values come from hand-edited URLs; each gets a message naming what is allowed.
     """
 
+    PAGE_NUMBER_MESSAGE = _("The page must be a whole number, 1 or more.")
+    CURSOR_MESSAGE = _("This page link was changed or is out of date.")
+
     two_factor = forms.ChoiceField(
         label=_("Two-Factor authentication"),
         required=False,
@@ -151,21 +154,41 @@ class UserListForm(forms.Form):
             )
         },
     )
-    # Not rendered: changing the filter or the search starts again at page 1.
-    page = forms.IntegerField(
-        required=False,
-        min_value=1,
-        error_messages={
-            "invalid": _("The page must be a whole number, 1 or more."),
-            "min_value": _("The page must be a whole number, 1 or more."),
-        },
+    # Not rendered: changing the filter or the search starts again at page 1. The pager
+    # links to keyset pages: a cursor (Previous, Next) or page=last (Last). A page
+    # number still opens (old bookmarks), but deep numbers pay for their OFFSET.
+    page = forms.CharField(
+        required=False, max_length=20, error_messages={"max_length": PAGE_NUMBER_MESSAGE}
+    )
+    # Long enough for a cursor on the longest e-mail address or name (user_list.make_cursor).
+    cursor = forms.CharField(
+        required=False, max_length=4096, error_messages={"max_length": CURSOR_MESSAGE}
     )
 
     def clean_sort(self) -> str:
         return self.cleaned_data["sort"] or user_list.DEFAULT_SORT
 
-    def clean_page(self) -> int:
-        return self.cleaned_data["page"] or 1
+    def clean_page(self) -> int | str:
+        value = self.cleaned_data["page"]
+        if not value:
+            return 1
+        if value == user_list.LAST_PAGE:
+            return value
+        if not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise forms.ValidationError(self.PAGE_NUMBER_MESSAGE, code="invalid")
+        return int(value)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        token = cleaned.get("cursor") or None
+        cleaned["cursor"] = None
+        # The cursor belongs to one sort, filter and search: checked once those are valid.
+        if token and not self.errors:
+            try:
+                cleaned["cursor"] = user_list.read_cursor(token, self.to_query())
+            except user_list.InvalidCursor:
+                self.add_error("cursor", self.CURSOR_MESSAGE)
+        return cleaned
 
     def to_query(self) -> user_list.UserListQuery:
         return user_list.UserListQuery(

@@ -96,11 +96,14 @@ def all_users(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = 200
     if form.is_valid():
         try:
-            context["page"] = user_list.get_page(
+            page = user_list.get_page(
                 form.to_query(),
                 form.cleaned_data["page"],
+                cursor=form.cleaned_data["cursor"],
                 policy=twofactor_middleware.request_policy(request),
             )
+            _add_row_links(page.rows)
+            context["page"] = page
         except user_list.PageOutOfRange as error:
             context["errors"] = [str(error)]
             status = _list_status(request)
@@ -111,6 +114,24 @@ def all_users(request: AuthenticatedHttpRequest) -> HttpResponse:
     partial = request.htmx and not request.htmx.history_restore_request
     template = "accounts/_users_table.html" if partial else "accounts/all_users.html"
     return render(request, template, context, status=status)
+
+
+# Each row's action links: (URL name, attribute of the row).
+ROW_LINKS = [
+    ("accounts:reset_two_factor", "reset_url"),
+    ("accounts:user_sessions", "sessions_url"),
+    ("accounts:user_security_history", "history_url"),
+]
+_PK_SLOT = 918_273_645_546_372_819  # stands for the row's id in a reversed URL
+
+
+def _add_row_links(rows: list) -> None:
+    # One reverse() per link rather than per row: 150 of them were a quarter of the
+    # time it took to render a page of 50 rows. Only the id changes from row to row.
+    for name, attribute in ROW_LINKS:
+        head, tail = reverse(name, kwargs={"pk": _PK_SLOT}).split(str(_PK_SLOT))
+        for row in rows:
+            setattr(row, attribute, f"{head}{row.pk}{tail}")
 
 
 class _Echo:

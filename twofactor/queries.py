@@ -105,9 +105,12 @@ def two_factor_deadline(row: Any, *, policy: TwoFactorPolicy) -> datetime | None
     return since + timedelta(days=policy.grace_period_days)
 
 
-def filter_by_two_factor(users: QuerySet, status: str) -> QuerySet:
-    """Only the users whose 2FA is ACTIVATED or NOT_ACTIVATED, or who have KEYS (at least
-    one passkey or security key); any other value: all of them.
+def filter_by_two_factor(
+    users: QuerySet, status: str, *, policy: TwoFactorPolicy | None = None
+) -> QuerySet:
+    """Only the users whose 2FA is ACTIVATED or NOT_ACTIVATED, who have KEYS (at least
+    one passkey or security key), or who are PAST_DEADLINE under `policy` (read from the
+    database if not given); any other value: all of them.
 
     Activated is filtered on the app alone, which is exact (every key holder has
     the app, see two_factor_active) and lets PostgreSQL join on the device index:
@@ -122,12 +125,11 @@ def filter_by_two_factor(users: QuerySet, status: str) -> QuerySet:
     if status == KEYS:
         return users.filter(Exists(_credentials()))
     if status == PAST_DEADLINE:
-        return _past_deadline(users)
+        return _past_deadline(users, policy=policy or TwoFactorPolicy.current())
     return users
 
 
-def _past_deadline(users: QuerySet) -> QuerySet:
-    policy = TwoFactorPolicy.current()
+def _past_deadline(users: QuerySet, *, policy: TwoFactorPolicy) -> QuerySet:
     if policy.require_for_everyone:
         covered = users
     elif policy.require_for_staff:
@@ -161,3 +163,20 @@ def count_with_keys() -> int:
     user: on_delete=CASCADE), so it grows with the number of keys, not of users.
     """
     return WebAuthnCredential.objects.order_by().values("user").distinct().count()
+
+
+def count_past_deadline(*, policy: TwoFactorPolicy) -> int:
+    """How many users are PAST_DEADLINE under `policy` (the whole user table).
+
+    Read from the deadlines' side (one row per user, on_delete=CASCADE): it grows
+    with the users who were ever required and seen without 2FA, not with all users;
+    the same users as filter_by_two_factor(PAST_DEADLINE) finds.
+    """
+    if not (policy.require_for_everyone or policy.require_for_staff):
+        return 0
+    cutoff = timezone.now() - timedelta(days=policy.grace_period_days)
+    overdue = PolicyDeadline.objects.filter(required_since__lte=cutoff).order_by()
+    if not policy.require_for_everyone:
+        overdue = overdue.filter(Q(user__is_staff=True) | Q(user__is_superuser=True))
+    devices = TOTPDevice.objects.confirmed().filter(user=OuterRef("user_id"))
+    return overdue.filter(~Exists(devices)).count()
