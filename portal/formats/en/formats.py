@@ -3,3 +3,6 @@
 DATE_FORMAT = "j M Y"
 DATETIME_FORMAT = "j M Y, H:i T"
 TIME_FORMAT = "H:i T"
+# Tables (All users): the same, as English needs no shorter form.
+SHORT_DATE_FORMAT = "j M Y"
+SHORT_DATETIME_FORMAT = "j M Y, H:i T"

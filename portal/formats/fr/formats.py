@@ -2,3 +2,6 @@
 DATE_FORMAT = "j F Y"
 DATETIME_FORMAT = "j F Y, H:i T"
 TIME_FORMAT = "H:i T"
+# Tables (All users): the short French form, so columns stay narrow ("02/12/2026").
+SHORT_DATE_FORMAT = "d/m/Y"
+SHORT_DATETIME_FORMAT = "d/m/Y H:i T"
