@@ -1,6 +1,7 @@
 """Choosing a language and a time zone, keeping them on the profile, and every time shown
 in the reader's own zone with its abbreviation."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -300,7 +301,7 @@ def test_all_users_shows_times_in_the_staff_members_zone(make_user, log_in_verif
     client = Client()
     log_in_verified(client, staff)
     page = client.get("/accounts/users/?q=cat").content.decode()
-    assert "2 Dec 2026, 08:30 JST" in page
+    assert "2 Dec 2026, 08:30 JST" in re.sub(r"<[^>]+>", "", page)
 
 
 def test_all_users_counts_use_the_locales_separators(make_user, log_in_verified):
