@@ -90,11 +90,14 @@ def confirm_identity(scope: Locator, *, password: str = PASSWORD, code: str | No
 
 
 def decode_qr(png: bytes) -> str:
-    """The text of the one QR code in a screenshot, read by zxing-cpp as a phone would."""
+    """The text of the one QR code in a screenshot, read by zxing-cpp as a phone would: an
+    authenticator app looks for QR codes only (a 1D reader may see a "barcode" in any QR)."""
     import zxingcpp
     from PIL import Image
 
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    results = zxingcpp.read_barcodes(
+        Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode
+    )
     assert len(results) == 1, f"expected one QR code in the image, found {len(results)}"
     return results[0].text
 

@@ -92,7 +92,7 @@ def _qr_text(response) -> str:
     )
     assert match, "no inline QR image"
     image = Image.open(io.BytesIO(base64.b64decode(match.group(1))))
-    results = zxingcpp.read_barcodes(image)
+    results = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
     assert len(results) == 1
     return results[0].text
 
