@@ -107,6 +107,7 @@ def test_a_german_user_enables_2fa_logs_in_with_a_code_and_reads_a_lock_in_berli
     # Log out and back in with the app's next code.
     log_out(page)
     log_in(page, user.email)
+    expect(page.get_by_role("heading", name="Zwei-Faktor-Authentifizierung")).to_be_visible()
     step_shots(page, "german-4-code-step")
     enter_code(page, app_code(secret, seconds=30))
     expect(page.get_by_role("heading", name="Mein Profil", level=1)).to_be_visible()
