@@ -26,6 +26,7 @@ from accounts import (
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
 from accounts.http import AuthenticatedHttpRequest
 from portal import site
+from twofactor import middleware as twofactor_middleware
 from twofactor import services as twofactor_services
 from twofactor import views as twofactor_views
 
@@ -63,7 +64,7 @@ class LogoutView(auth_views.LogoutView):
 def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     status = twofactor_services.get_status(user=user)
-    policy = twofactor_services.get_policy()
+    policy = twofactor_middleware.request_policy(request)  # as the banner read it
     trusted = twofactor_services.list_trusted_browsers(user=user) if status.active else []
     this_trust = twofactor_services.current_browser_trust(request=request, user=user)
     context = {

@@ -37,6 +37,8 @@ class TwoFactorPolicyMiddleware:
         # Only for a request that reaches a view (a 404 shows nothing of the account).
         requirement = None
         if request.user.is_authenticated:
+            # Asked again by the guards, the menu and the trusted-browser check: read once.
+            services.remember_app(user=request.user)
             policy = services.get_policy()
             setattr(request, POLICY_ATTR, policy)
             requirement = services.two_factor_requirement(user=request.user, policy=policy)

@@ -99,6 +99,7 @@ from twofactor.services.status import (
     code_entry_locked_until,
     get_status,
     is_two_factor_enabled,
+    remember_app,
     unused_backup_code_count,
 )
 from twofactor.services.sudo import (
@@ -193,6 +194,7 @@ __all__ = [
     "is_session_verified",
     "is_trust_offered",
     "is_two_factor_enabled",
+    "remember_app",
     "is_two_factor_required",
     "LastSecondFactor",
     "list_credentials",

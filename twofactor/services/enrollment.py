@@ -22,6 +22,7 @@ from twofactor.services.errors import (
     TwoFactorRequired,
 )
 from twofactor.services.policy import is_two_factor_required
+from twofactor.services.status import forget_app
 from twofactor.services.verification import match_step
 from twofactor.user_model import AuthUser
 
@@ -108,6 +109,7 @@ def confirm_enrollment(
             if not activated:
                 raise NotEnrolled
             device.refresh_from_db()
+            forget_app(user=user)
             signals.two_factor_enabled.send(sender=type(user), user=user)
     if error is not None:
         # Raised after the block, not inside it: a step that a drift message burnt
@@ -141,6 +143,7 @@ def delete_second_factors(*, user: AuthUser) -> bool:
         BackupCode.objects.filter(user=user).delete()
         # Trust was earned with these factors: it goes with them.
         TrustedBrowser.objects.filter(user=user).delete()
+    forget_app(user=user)
     return bool(devices or keys)
 
 

@@ -24,6 +24,40 @@ class TwoFactorStatus:
     has_backup_codes: bool
 
 
+# The user's confirmed app (its id, or None) is asked by the page guards, the account menu
+# and the trusted-browser check of one request. The policy middleware reads it once per
+# request onto request.user (remember_app), as Django's ModelBackend keeps permissions on
+# the instance (_perm_cache); the services that confirm or delete an app forget it on the
+# instance they were given, so a page rendered after Disable sees 2FA off. An instance
+# that no request remembered for (a task, a command, a test) asks the database each time.
+_APP_ID_CACHE = "_twofactor_app_id_cache"
+_UNKNOWN = object()
+
+
+def _read_app_id(user: AuthUser) -> int | None:
+    return TOTPDevice.objects.confirmed().filter(user=user).values_list("pk", flat=True).first()
+
+
+def confirmed_app_id(*, user: AuthUser) -> int | None:
+    app_id = getattr(user, _APP_ID_CACHE, _UNKNOWN)
+    if app_id is _UNKNOWN:
+        return _read_app_id(user)
+    return app_id  # type: ignore[return-value]  # an int or None, as remember_app kept it
+
+
+def remember_app(*, user: AuthUser) -> None:
+    """Read the user's app once, for the rest of the request that loaded `user`."""
+    setattr(user, _APP_ID_CACHE, _read_app_id(user))
+
+
+def forget_app(*, user: AuthUser) -> None:
+    """The user's app was confirmed or deleted: the next question asks the database."""
+    try:
+        delattr(user, _APP_ID_CACHE)  # through request.user's lazy proxy too
+    except AttributeError:
+        pass
+
+
 def get_status(*, user: AuthUser) -> TwoFactorStatus:
     device = TOTPDevice.objects.confirmed().filter(user=user).first()
     keys = WebAuthnCredential.objects.filter(user=user).count()
@@ -40,7 +74,7 @@ def get_status(*, user: AuthUser) -> TwoFactorStatus:
 
 def is_two_factor_enabled(*, user: AuthUser) -> bool:
     """Is 2FA on? An app or a key; a key never exists without the app (TwoFactorStatus)."""
-    return TOTPDevice.objects.confirmed().filter(user=user).exists()
+    return confirmed_app_id(user=user) is not None
 
 
 def unused_backup_code_count(*, user: AuthUser) -> int:

@@ -24,7 +24,8 @@ from django.utils.crypto import salted_hmac
 from twofactor import signals
 from twofactor.client import request_ip
 from twofactor.conf import app_settings
-from twofactor.models import TOTPDevice, TrustedBrowser, TwoFactorPolicy
+from twofactor.models import TrustedBrowser, TwoFactorPolicy
+from twofactor.services.status import confirmed_app_id
 from twofactor.user_model import AuthUser
 
 # Each account that trusts this browser has one token in the cookie; more than
@@ -45,9 +46,7 @@ def _hash(token: str) -> str:
 def _fingerprint(user: AuthUser) -> str:
     """Changes with the password, "sign out everywhere" (the session auth hash covers
     both) and a second factor enrolled anew: any of them voids every trust."""
-    device_id = (
-        TOTPDevice.objects.confirmed().filter(user=user).values_list("pk", flat=True).first()
-    )
+    device_id = confirmed_app_id(user=user)
     return salted_hmac(
         "twofactor.services.trusted_browsers",
         f"{user.get_session_auth_hash()}:{device_id}",
