@@ -67,6 +67,24 @@ def check_encryption_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]
     ]
 
 
+@register(Tags.security, deploy=True)
+def check_backup_code_keys_set(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    # Derived from SECRET_KEY, the key still keeps a stolen database from testing guesses;
+    # but a leaked SECRET_KEY would give it away, and rotating SECRET_KEY without keeping
+    # the old one in SECRET_KEY_FALLBACKS would void every set.
+    if app_settings.BACKUP_CODE_KEYS:
+        return []
+    return [
+        Warning(
+            "TWOFACTOR_BACKUP_CODE_KEYS is not set: backup codes are keyed with a key derived "
+            "from SECRET_KEY.",
+            hint="Set TWOFACTOR_BACKUP_CODE_KEYS to one or more random keys, newest first; "
+            "sets made with the derived key keep working.",
+            id="twofactor.W003",
+        )
+    ]
+
+
 @register(Tags.security)
 def check_webauthn_relying_party(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Passkeys can only work where the RP id is a host name and every origin is on it:

@@ -56,15 +56,17 @@ def reset_keys() -> None:
 def _backup_code_keys(
     keys: tuple[str, ...], secret_keys: tuple[str, ...]
 ) -> tuple[BackupCodeKey, ...]:
-    if keys:
-        return tuple(BackupCodeKey(key.encode()) for key in keys)
-    # Without keys of their own: one derived from SECRET_KEY, then one from each of
-    # SECRET_KEY_FALLBACKS, so rotating SECRET_KEY the way Django documents keeps old sets
-    # working. Domain-separated from the Fernet key and from Django's own uses.
-    return tuple(
+    # The configured keys first (the first makes new sets); then one derived from
+    # SECRET_KEY and one from each of SECRET_KEY_FALLBACKS, which make new sets only where
+    # no key is configured, and after that still check the sets they made: configuring keys
+    # on a running site must not turn every owner's right codes into failures and a lock.
+    # Derived: domain-separated from the Fernet key and from Django's own uses.
+    configured = tuple(BackupCodeKey(key.encode()) for key in keys)
+    derived = tuple(
         BackupCodeKey(hashlib.sha256(b"twofactor.backup-codes.v1:" + key.encode()).digest())
         for key in secret_keys
     )
+    return configured + derived
 
 
 def backup_code_keys() -> tuple[BackupCodeKey, ...]:

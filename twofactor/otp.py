@@ -252,7 +252,8 @@ def match_backup_code(
     """The index in `stored` (one user's set) of the hash `code` matches, or None.
 
     One key derivation whatever `stored` holds, with the salt and cost of its first hash
-    (a set shares them; a hash made otherwise is not of this set and cannot match). Then
+    that parses (a set shares them; a hash made otherwise is not of this set and cannot
+    match). Then
     one HMAC per key id in the set, with the configured key of that id (a set made with a
     key no longer configured matches nothing), and a constant-time compare against every
     stored hash, no early exit. Old-format sets are checked as before, also with one
@@ -262,7 +263,8 @@ def match_backup_code(
         return None
     if is_legacy_backup_code_hash(stored[0]):
         return _match_legacy(code, stored)
-    reference = _parse(stored[0])
+    # The first hash that reads as one: a corrupt row is skipped, not the whole set.
+    reference = next((parsed for parsed in map(_parse, stored) if parsed is not None), None)
     if reference is None:
         return None
     derived = derive_backup_code(code, salt=reference.salt, cost=reference.cost)

@@ -88,6 +88,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1",
         TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        TWOFACTOR_BACKUP_CODE_KEYS=secrets.token_urlsafe(32),
         # A production host name (the deploy check refuses "localhost"); no test here
         # adds a key through these servers.
         TWOFACTOR_WEBAUTHN_RP_ID="portal.example.com",

@@ -34,6 +34,7 @@ def production(**overrides: str) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="portal.example.com",
         TWOFACTOR_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        TWOFACTOR_BACKUP_CODE_KEYS=secrets.token_urlsafe(32),
         TWOFACTOR_WEBAUTHN_RP_ID="portal.example.com",
         STATIC_ROOT=collected_static(),  # the manifest storage needs collected files
         **SMTP_ENV,

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.hashers import MD5PasswordHasher
 
 from twofactor import crypto, otp
-from twofactor.checks import check_backup_code_keys
+from twofactor.checks import check_backup_code_keys, check_backup_code_keys_set
 from twofactor.conf import app_settings
 
 KEY = otp.BackupCodeKey(b"k" * 32)
@@ -123,9 +123,39 @@ def test_configured_keys_come_newest_first(settings):
     settings.TWOFACTOR_BACKUP_CODE_KEYS = ["n" * 40, "o" * 40]
     crypto.reset_keys()
     try:
-        assert [key.secret for key in crypto.backup_code_keys()] == [b"n" * 40, b"o" * 40]
+        assert [key.secret for key in crypto.backup_code_keys()][:2] == [b"n" * 40, b"o" * 40]
     finally:
         crypto.reset_keys()
+
+
+def test_sets_made_before_keys_were_configured_keep_working(settings):
+    # Configuring keys on a running site: the sets made with the key derived from
+    # SECRET_KEY still check (else every owner's right codes would be failures, then a lock).
+    settings.TWOFACTOR_BACKUP_CODE_KEYS = []
+    crypto.reset_keys()
+    try:
+        codes, stored = _set(crypto.backup_code_keys()[0])
+        settings.TWOFACTOR_BACKUP_CODE_KEYS = ["n" * 40]
+        crypto.reset_keys()
+        keys = crypto.backup_code_keys()
+        assert keys[0].secret == b"n" * 40  # new sets use the configured key
+        assert otp.match_backup_code(codes[3], stored, keys=keys) == 3
+    finally:
+        crypto.reset_keys()
+
+
+def test_a_corrupt_first_row_does_not_void_the_rest_of_the_set():
+    codes, stored = _set()
+    stored[0] = "bc1$scrypt$n=3$x$y$z"
+    assert otp.match_backup_code(codes[4], stored, keys=[KEY]) == 4
+    assert otp.match_backup_code(codes[0], stored, keys=[KEY]) is None
+
+
+def test_the_deploy_check_warns_without_backup_code_keys(settings):
+    settings.TWOFACTOR_BACKUP_CODE_KEYS = []
+    assert [w.id for w in check_backup_code_keys_set(None)] == ["twofactor.W003"]
+    settings.TWOFACTOR_BACKUP_CODE_KEYS = ["x" * 40]
+    assert check_backup_code_keys_set(None) == []
 
 
 def test_a_short_key_is_an_error_of_every_check(settings):
