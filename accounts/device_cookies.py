@@ -30,8 +30,9 @@ SIGNING_SALT = "accounts.device_cookies"
 MAX_ACCOUNTS = 5
 MAX_TOKENS_PER_ACCOUNT = 20
 MAX_AGE = timedelta(days=365)
-# Set on the request by the user_logged_in receiver; the middleware turns it into the cookie.
-ISSUE_ATTR = "device_cookie_account"
+# Set on the request when a login completes (remember_login): the cookie's new tokens,
+# already stored; the middleware sends them.
+ISSUE_ATTR = "device_cookie_tokens"
 
 
 def account_tag(email: str | None) -> str:
@@ -70,8 +71,18 @@ def _hash(token: str) -> str:
 
 
 def remember_login(request: HttpRequest, *, email: str) -> None:
-    """Called when a login completes: the response will carry a fresh token for it."""
-    setattr(request, ISSUE_ATTR, account_tag(email))
+    """Called when a login completes: a fresh token for this browser and account (OWASP:
+    a new one at every login; the old one is revoked, so a copy of the old cookie loses
+    its budget). Stored now, in the transaction of the login's other writes where there
+    is one (the user_logged_in receiver), and sent with the response."""
+    tag = account_tag(email)
+    tokens = getattr(request, ISSUE_ATTR, None) or _read(request)
+    old = tokens.pop(tag, None)
+    tokens[tag] = secrets.token_urlsafe(16)
+    _store(tag, tokens[tag], replacing=old)
+    while len(tokens) > MAX_ACCOUNTS:
+        tokens.pop(next(iter(tokens)))  # the account logged in longest ago
+    setattr(request, ISSUE_ATTR, tokens)
 
 
 def _read(request: HttpRequest) -> dict[str, str]:
@@ -90,7 +101,8 @@ def _read(request: HttpRequest) -> dict[str, str]:
 
 
 def _store(tag: str, token: str, *, replacing: str | None) -> None:
-    with transaction.atomic():  # one commit for the swap and the bound
+    # One commit for the swap and the bound: the login's, inside its transaction.
+    with transaction.atomic(savepoint=False):
         _swap(tag, token, replacing=replacing)
 
 
@@ -115,16 +127,8 @@ class DeviceCookieMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        tag = getattr(request, ISSUE_ATTR, None)
-        if tag is not None:
-            tokens = _read(request)
-            old = tokens.pop(tag, None)
-            # A new token at every login (OWASP): the old one is revoked, so a copy of
-            # the old cookie loses its budget.
-            tokens[tag] = secrets.token_urlsafe(16)
-            _store(tag, tokens[tag], replacing=old)
-            while len(tokens) > MAX_ACCOUNTS:
-                tokens.pop(next(iter(tokens)))  # the account logged in longest ago
+        tokens = getattr(request, ISSUE_ATTR, None)
+        if tokens is not None:
             response.set_cookie(
                 settings.DEVICE_COOKIE_NAME,
                 signing.dumps(tokens, salt=SIGNING_SALT, compress=True),

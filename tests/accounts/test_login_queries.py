@@ -35,6 +35,36 @@ def test_the_code_step_takes_ten_statements_at_most(returning_user, totp_code):
     assert len(statements(queries)) <= 10, statements(queries)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_code_step_commits_twice(make_user, enrolled, totp_code):
+    # The code's check and the login's writes (the event, the session record, last_login,
+    # the device token) in one transaction; the session's save at the end of the request.
+    user = make_user(language="en")
+    secret = enrolled(user)
+    client = Client()
+    client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/2fa/login/", {"code": totp_code(secret, steps=1)})
+    assert response.status_code == 302
+    commits = [q["sql"] for q in queries.captured_queries if q["sql"] == "COMMIT"]
+    assert len(commits) == 2, [q["sql"][:60] for q in queries.captured_queries]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_code_is_counted_though_the_login_shares_its_transaction(
+    make_user, enrolled, totp_code
+):
+    from twofactor.models import TOTPDevice
+
+    user = make_user(language="en")
+    secret = enrolled(user)
+    client = Client()
+    client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    wrong = f"{(int(totp_code(secret, steps=1)) + 1) % 1_000_000:06d}"
+    assert client.post("/2fa/login/", {"code": wrong}).status_code == 200
+    assert TOTPDevice.objects.get(user=user).failure_count == 1
+
+
 def test_the_password_step_writes_the_new_session_once(returning_user):
     user, _secret = returning_user
     with CaptureQueriesContext(connection) as queries:

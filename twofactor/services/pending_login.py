@@ -4,8 +4,7 @@ The user is NOT logged in between the steps: the session holds only who is half-
 in (under PENDING_LOGIN_SESSION_KEY), and only login() at the end makes them a user.
 """
 
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,6 +24,7 @@ from twofactor.services.errors import (
     PendingLoginExpired,
     PendingLoginMissing,
     PendingLoginVoided,
+    TwoFactorError,
 )
 from twofactor.services.status import is_two_factor_enabled
 from twofactor.services.trusted_browsers import find_trusted_browser
@@ -163,12 +163,11 @@ def complete_pending_login(
     """Step 2: check the code for the pending user (from get_pending_login) and, if it
     is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
     now = now or timezone.now()
-    with _void_if_two_factor_went_off(request):
-        verification = verify_code(
-            user=pending.user, code=code, now=now, device_id=pending.device_id
-        )
-    _log_in(request, pending.user, backend=pending.backend, method=verification.method)
-    return verification
+    return _check_then_log_in(
+        request,
+        pending,
+        lambda: verify_code(user=pending.user, code=code, now=now, device_id=pending.device_id),
+    )
 
 
 def complete_pending_login_with_key(
@@ -177,28 +176,42 @@ def complete_pending_login_with_key(
     """Step 2 with a passkey or security key: the browser's answer to the challenge that
     begin_authentication(bound_to=pending_login_binding(...)) issued for this pending login."""
     now = now or timezone.now()
-    with _void_if_two_factor_went_off(request):
-        verification = verify_key(
+    return _check_then_log_in(
+        request,
+        pending,
+        lambda: verify_key(
             user=pending.user,
             session=request.session,
             bound_to=pending_login_binding(session=request.session),
             response_json=response_json,
             now=now,
             device_id=pending.device_id,
-        )
-    _log_in(request, pending.user, backend=pending.backend, method=verification.method)
-    return verification
+        ),
+    )
 
 
-@contextmanager
-def _void_if_two_factor_went_off(request: HttpRequest) -> Iterator[None]:
-    """2FA was switched off (a support reset) after the password step (NotEnrolled): that
-    half-finished login is void (PendingLoginMissing); the user starts again."""
-    try:
-        yield
-    except NotEnrolled:
+def _check_then_log_in(
+    request: HttpRequest, pending: PendingLogin, check: Callable[[], Verification]
+) -> Verification:
+    """The second factor's check and the login's writes in one transaction, one commit.
+    A refusal leaves the transaction as it ends, committed with its failure count (and a
+    lock), and is raised only after: raised inside, it would roll them back."""
+    refusal: TwoFactorError | None = None
+    with transaction.atomic():
+        try:
+            verification = check()
+        except TwoFactorError as error:
+            refusal = error
+        else:
+            _log_in(request, pending.user, backend=pending.backend, method=verification.method)
+    if isinstance(refusal, NotEnrolled):
+        # 2FA was switched off (a support reset) after the password step: that
+        # half-finished login is void; the user starts again.
         clear_pending_login(session=request.session)
         raise PendingLoginMissing from None
+    if refusal is not None:
+        raise refusal
+    return verification
 
 
 def log_in_with_passkey(
@@ -235,7 +248,7 @@ def _log_in(request: HttpRequest, user: AuthUser, *, backend: str, method: Metho
     # One transaction for what a login writes (last_login, and the project's listeners:
     # a log event, a session record...): they commit together, with one commit, not one
     # each. The code was already spent and committed by its own check.
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # the check's transaction, where there is one
         login(request, user, backend=backend)  # rotates the session key
         mark_session_verified(session=request.session, user=user, method=method)
         signals.two_factor_login.send(sender=type(user), user=user, method=method, request=request)
