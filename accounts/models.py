@@ -7,6 +7,7 @@ from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -99,6 +100,21 @@ def may_manage(actor: "User", target: "User") -> bool:
     return actor.is_superuser or not (target.is_staff or target.is_superuser)
 
 
+class NullsFirstIndex(models.Index):
+    """An index on `fields` (ascending) that keeps the first column's NULLs first. SQLite
+    does so anyway and refuses to say it in CREATE INDEX; PostgreSQL puts them last unless
+    told, and only an index in the query's order serves its ORDER BY and its seeks."""
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor == "sqlite":
+            return super().create_sql(model, schema_editor, using=using, **kwargs)
+        first, *rest = self.fields
+        ordered = models.Index(
+            F(first).asc(nulls_first=True), *(F(field).asc() for field in rest), name=self.name
+        )
+        return ordered.create_sql(model, schema_editor, using=using, **kwargs)
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     # Mail goes to `email` as given; every lookup and uniqueness check uses
     # `email_key`, its one normal form (normalize_email_address), set on save.
@@ -136,7 +152,9 @@ class User(AbstractBaseUser, PermissionsMixin):
             # All users sorts on these (the e-mail column already has its unique index).
             models.Index(fields=["name", "id"], name="accounts_user_name_idx"),
             models.Index(fields=["date_joined", "id"], name="accounts_user_joined_idx"),
-            models.Index(fields=["last_login", "id"], name="accounts_user_last_login_idx"),
+            # Never logged in (NULL) first ascending, so last when the newest come first
+            # (read backwards): "Last login" descending opens with the latest logins.
+            NullsFirstIndex(fields=["last_login", "id"], name="accounts_user_login_idx"),
         ]
         permissions = [("reset_two_factor", "Can reset another user's two-factor authentication")]
 

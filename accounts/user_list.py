@@ -60,9 +60,10 @@ SORTS: dict[str, tuple[str, ...]] = {
     "last_login": ("last_login", "id"),
     "date_joined": ("date_joined", "id"),
 }
-# Sort columns that may be NULL (never logged in). NULLs come after every date
-# ascending and before them descending: the order of PostgreSQL's B-tree index,
-# spelled out so that SQLite (NULLs first ascending) shows the same order.
+# Sort columns that may be NULL (never logged in). NULLs come before every date
+# ascending and after them descending, so "Last login" newest first opens with the latest
+# logins, not with everyone who never logged in: the order of the index (migration 0015),
+# spelled out so that PostgreSQL (NULLs last ascending by default) and SQLite agree.
 NULLABLE_SORT_COLUMNS = frozenset({"last_login"})
 DEFAULT_SORT = "email"
 SORT_CHOICES = [key for base in SORTS for key in (base, f"-{base}")]
@@ -185,7 +186,7 @@ def ordering(sort: str, *, reverse: bool = False, indexed: bool = True) -> list[
     for column in SORTS[sort.removeprefix("-")]:
         nulls = True if column in NULLABLE_SORT_COLUMNS else None
         value = F(column) if indexed else Coalesce(F(column), F(column))
-        order.append(value.desc(nulls_first=nulls) if descending else value.asc(nulls_last=nulls))
+        order.append(value.desc(nulls_last=nulls) if descending else value.asc(nulls_first=nulls))
     return order
 
 
@@ -412,7 +413,7 @@ def _after(sort: str, key: tuple, descending: bool) -> list:
     in reading order: read one after the other until the page is full.
 
     A NULL compares as unknown, so a nullable column's NULLs are a range of their own,
-    read after its dates ascending and before them descending (see ordering).
+    read before its dates ascending and after them descending (see ordering).
     """
     columns = SORTS[sort.removeprefix("-")]
     fields = _key_fields(sort)
@@ -427,10 +428,10 @@ def _after(sort: str, key: tuple, descending: bool) -> list:
     value, pk = key  # a nullable column is sorted with the id as tiebreaker
     nulls = Q(**{f"{columns[0]}__isnull": True})
     if value is None:
-        if descending:  # the NULLs with a smaller id, then every date
-            return [nulls & Q(pk__lt=pk), ~nulls]
-        return [nulls & Q(pk__gt=pk)]
-    return [seek] if descending else [seek, nulls]
+        if descending:  # the NULLs come last: only those with a smaller id
+            return [nulls & Q(pk__lt=pk)]
+        return [nulls & Q(pk__gt=pk), ~nulls]  # the NULLs with a larger id, then every date
+    return [seek, nulls] if descending else [seek]
 
 
 def _key_fields(sort: str) -> list[Field]:

@@ -53,6 +53,18 @@ def crowd(db, staff_user):
     return users
 
 
+def test_last_login_newest_first_opens_with_the_latest_logins_and_ends_with_never(
+    staff_client, crowd
+):
+    first = staff_client.get(LIST_URL, {"sort": "-last_login"}).context["page"].rows
+    newest = get_user_model().objects.exclude(last_login=None).order_by("-last_login")[0].last_login
+    assert first[0].last_login == newest
+    last = staff_client.get(LIST_URL, {"sort": "-last_login", "page": "last"}).context["page"]
+    assert all(row.last_login is None for row in last.rows)  # "Never" at the end
+    oldest_first = staff_client.get(LIST_URL, {"sort": "last_login"}).context["page"].rows
+    assert oldest_first[0].last_login is None  # never logged in: before the oldest login
+
+
 def link(html: str, label: str, rel: str = "") -> str | None:
     """The href of the pager link `label` (None if there is none); its hx-get is the same."""
     found = re.search(LINK.format(rel=f' rel="{rel}"' if rel else "", label=label), html)
@@ -70,13 +82,13 @@ def emails(response) -> list[str]:
 
 def expected_order(sort: str, **filters) -> list[str]:
     """The list's order worked out here in Python, not by the code under test: NULL (never
-    logged in) after every date ascending, before them descending; ties by id."""
+    logged in) before every date ascending, after them descending; ties by id."""
     base = sort.removeprefix("-")
     users = list(get_user_model().objects.filter(**filters))
 
     def key(user):
         value = getattr(user, base)
-        return (value is None, value if value is not None else 0, user.pk)
+        return (value is not None, value if value is not None else 0, user.pk)
 
     users.sort(key=key)  # descending is the same order read from the end
     if sort.startswith("-"):
