@@ -446,6 +446,46 @@ def test_staff_filters_all_users_by_activated_and_not_activated(
     step_shots(page, "users-3-not-activated")
 
 
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_all_users_fits_a_1280_px_screen(
+    page, support_staff, mixed_users, app_code, language, screenshot, django_user_model
+):
+    # Every column in view beside the sticky actions, none hidden under them, with the
+    # widest cells there are: a last login with its time, a lock note.
+    from twofactor.models import TOTPDevice
+
+    staff, staff_secret = support_staff
+    ann, bob = mixed_users
+    now = timezone.now()
+    django_user_model.objects.filter(pk__in=[staff.pk, ann.pk, bob.pk]).update(last_login=now)
+    TOTPDevice.objects.filter(user=ann).update(locked_until=now + timedelta(minutes=5))
+    django_user_model.objects.filter(pk=staff.pk).update(language=language)
+    steps.start(page)
+    steps.log_in_with_password(page, staff.email)
+    steps.enter_login_code(page, app_code(staff_secret))
+    page.goto(page.base_url + "/accounts/users/")
+    table = page.get_by_role("table")
+    expect(table.get_by_role("cell", name=ann.email, exact=True)).to_be_visible()
+    hidden = page.locator(".table-wrap").evaluate("wrap => wrap.scrollWidth - wrap.clientWidth")
+    screenshot(page, f"users-1280-{language}")
+    assert hidden <= 0, f"{hidden}px of the table are out of view at 1280 px"
+
+
+def test_paging_all_users_shows_the_new_page_from_its_top(page, support_staff, app_code, make_user):
+    # Next is at the bottom of 50 rows: after it, the new rows are in view from their
+    # first, and the keyboard is still on the pager, not back at the start of the page.
+    for number in range(110):
+        make_user(f"member{number:03d}@example.com", name=f"Member {number:03d}")
+    staff, staff_secret = support_staff
+    open_all_users(page, staff, app_code(staff_secret))
+    page.get_by_role("link", name="Next").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Page 2 of 3")).to_be_visible()
+    expect(page.get_by_role("link", name="Next")).to_be_focused()
+    top = page.locator("#users-region").evaluate("region => region.getBoundingClientRect().top")
+    assert -2 <= top < 100, f"the list starts {top}px from the top of the screen"
+
+
 @js_modes
 def test_staff_resets_2fa_and_the_user_logs_in_with_the_password_alone(
     page, support_staff, mixed_users, app_code, js_enabled, step_shots
