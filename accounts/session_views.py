@@ -23,6 +23,7 @@ from accounts.staff_views import (
     list_url,
     staff_required,
 )
+from twofactor import services as twofactor_services
 from twofactor.decorators import auth_view, sudo_view
 
 
@@ -39,13 +40,15 @@ def sign_out_session(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             request, gettext("To sign out of this browser, use Log out in the account menu.")
         )
     elif account_changes.sign_out_sessions(user=request.user, request=request, only=pk):
-        messages.success(
-            request,
-            gettext(
+        # Its trust is not tied to the session: said where there is trust to remove.
+        if twofactor_services.list_trusted_browsers(user=request.user):
+            message = gettext(
                 "That session is signed out. If you trusted that browser, remove it under "
                 "Trusted browsers too, or it will log in again without a code."
-            ),
-        )
+            )
+        else:
+            message = gettext("That session is signed out.")
+        messages.success(request, message)
     else:  # signed out already (another tab), or not this user's
         messages.info(request, gettext("That session was already signed out."))
     return _to_profile()
@@ -55,8 +58,11 @@ def sign_out_session(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 @auth_view
 @require_POST
 def sign_out_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
+    # Read before: signing out removes the other browsers' trust.
+    trusted = twofactor_services.list_trusted_browsers(user=request.user)
+    this_browser = twofactor_services.current_browser_trust(request=request, user=request.user)
     count = account_changes.sign_out_sessions(user=request.user, request=request)
-    if count:
+    if count and any(browser.pk != this_browser for browser in trusted):
         messages.success(
             request,
             ngettext(
@@ -64,6 +70,16 @@ def sign_out_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "Other browsers you trusted will ask for a code again.",
                 "Signed out of %(count)s other sessions. "
                 "Other browsers you trusted will ask for a code again.",
+                count,
+            )
+            % {"count": count},
+        )
+    elif count:
+        messages.success(
+            request,
+            ngettext(
+                "Signed out of %(count)s other session.",
+                "Signed out of %(count)s other sessions.",
                 count,
             )
             % {"count": count},

@@ -197,6 +197,33 @@ def test_the_browser_that_signed_another_out_stays_logged_in(two_browsers):
     assert is_logged_in(laptop)
 
 
+def test_without_trusted_browsers_signing_out_says_nothing_of_trust(user, two_browsers):
+    # The user has no 2FA, so no browser that skips a code: a word about codes would puzzle.
+    laptop, other = two_browsers
+    message = page(laptop.post(sign_out_url(record_of(other).pk), follow=True))
+    assert "That session is signed out." in message
+    assert "Trusted browsers" not in message and "without a code" not in message
+    log_in(user, browser(NEW_IP))
+    message = page(laptop.post(OTHERS_URL, follow=True))
+    assert "Signed out of 1 other session." in message
+    assert "ask for a code" not in message
+
+
+def test_with_a_trusted_browser_signing_out_says_to_remove_its_trust_too(
+    user, enrolled, log_in_verified
+):
+    enrolled(user)
+    services.trust_browser(request=RequestFactory().get("/"), response=HttpResponse(), user=user)
+    laptop, other = Client(), browser(CHROME_IP, CHROME)
+    log_in_verified(laptop, user)
+    log_in_verified(other, user)
+    message = page(laptop.post(sign_out_url(record_of(other).pk), follow=True))
+    assert "remove it under Trusted browsers too" in message
+    log_in_verified(other, user)
+    message = page(laptop.post(OTHERS_URL, follow=True))
+    assert "Other browsers you trusted will ask for a code again." in message
+
+
 def test_signing_out_this_browser_from_the_list_is_refused_with_a_pointer_to_log_out(user):
     me = log_in(user)
     response = me.post(sign_out_url(record_of(me).pk), follow=True)
