@@ -160,14 +160,20 @@ def wrong_code() -> Callable[..., str]:
 
     Not even of a step inside the drift window (a drifted code is "your clock is off", not
     "wrong"), with two steps to spare for a test that moves its clock a little; so the
-    refusal is always the plain "That code is not right".
+    refusal is always the plain "That code is not right". Each call gives another code, as
+    a guesser would: the same wrong code again within its 30 seconds is not a new attempt
+    (services.complete_pending_login), and tests of the lock count attempts.
     """
+    given: set[str] = set()
 
     def code(secret: str, *, at: datetime | None = None) -> str:
         at = at or timezone.now()
         reach = otp.DRIFT_WINDOW + 2
         near = {pyotp.TOTP(secret).at(at, counter_offset=n) for n in range(-reach, reach + 1)}
-        return next(c for c in (f"{n:06d}" for n in range(1_000_000)) if c not in near)
+        candidates = (f"{n:06d}" for n in range(1_000_000))
+        found = next(c for c in candidates if c not in near and c not in given)
+        given.add(found)
+        return found
 
     return code
 

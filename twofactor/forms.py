@@ -50,10 +50,14 @@ def code_error_message(error: services.TwoFactorError, *, now: datetime) -> str:
             "enter the code it gives."
         )
     if isinstance(error, services.InvalidBackupCode):
-        return gettext(
+        message = gettext(
             "That backup code is not right, or it was already used: each one works once."
         )
-    return gettext("That code is not right. Check your authenticator app and try again.")
+    else:
+        message = gettext("That code is not right. Check your authenticator app and try again.")
+    if isinstance(error, services.InvalidCode) and error.attempts_left == 1:
+        message += " " + gettext("One more wrong code locks code entry for a while.")
+    return message
 
 
 def _clock_drift(offset_seconds: int) -> str:

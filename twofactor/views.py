@@ -288,7 +288,16 @@ def login_code(request: HttpRequest) -> HttpResponse:
         )
         return redirect(app_settings.LOGIN_URL)
     except services.PendingLoginMissing:
-        messages.info(request, gettext("Enter your email and password first."))
+        if request.method == "POST":  # a code typed into a page whose session is gone
+            messages.warning(
+                request,
+                gettext(
+                    "Your sign-in ended before the code was checked (this browser's session "
+                    "expired or was closed). Please enter your email and password again."
+                ),
+            )
+        else:
+            messages.info(request, gettext("Enter your email and password first."))
         return redirect(app_settings.LOGIN_URL)
 
     is_key_answer = request.method == "POST" and PASSKEY_ANSWER_FIELD in request.POST

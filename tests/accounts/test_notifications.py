@@ -179,7 +179,7 @@ def test_account_lock_mails_that_the_password_is_known(
     user, secret = user_with_totp
     browser.post(LOGIN_URL, {"username": user.email, "password": PASSWORD})
     mailoutbox.clear()
-    wrong = [wrong_code(secret)] * services.MAX_FAILURES
+    wrong = [wrong_code(secret) for _ in range(services.MAX_FAILURES)]
     with django_capture_on_commit_callbacks(execute=True):
         for code in wrong:
             browser.post(LOGIN_CODE_URL, {"code": code})

@@ -150,9 +150,8 @@ def test_code_throttle_still_locks_while_redis_is_down(
 ):
     user, secret = user_with_totp
     log_in_with_password(client, user)
-    wrong = wrong_code(secret)
     for _ in range(5):
-        client.post(CODE_STEP, {"code": wrong})
+        client.post(CODE_STEP, {"code": wrong_code(secret)})
     response = client.post(CODE_STEP, {"code": totp_code(secret)})
     assert "Too many wrong codes" in response.content.decode()
     assert client.get(PROFILE).status_code == 302

@@ -118,10 +118,10 @@ def test_failures_on_both_servers_add_up_to_one_lock(cluster, wrong_code):
     server_a, server_b, secrets = cluster
     browser = Browser()
     password_step(browser, server_a, "locked@example.com")
-    wrong = wrong_code(secrets["locked@example.com"])
+    secret = secrets["locked@example.com"]
 
     answers = [
-        browser.submit(server, CODE_STEP, {"code": wrong})
+        browser.submit(server, CODE_STEP, {"code": wrong_code(secret)})
         for server in (server_a, server_b, server_a, server_b, server_a)
     ]
 

@@ -119,9 +119,16 @@ def test_code_step_without_password_step_is_refused(client, ann, clock):
     user, secret = ann
     response = code_step(client, code_at(secret, clock.now), follow=True)
     assert response.redirect_chain[0] == (LOGIN_URL, 302)
-    assert "Enter your email and password first." in text(response)
+    # A code posted without a pending login: most often a session that lapsed mid-step.
+    assert "Your sign-in ended before the code was checked" in text(response)
     assert logged_in_as(client) is None
     assert device_of(user).last_used_step < otp.time_step(clock.now.timestamp())
+
+
+def test_opening_the_code_step_without_the_password_step_asks_for_it(client):
+    response = client.get(CODE_URL, follow=True)
+    assert response.redirect_chain[0] == (LOGIN_URL, 302)
+    assert "Enter your email and password first." in text(response)
 
 
 def test_session_after_password_step_holds_only_the_pending_login(client, ann, clock):
@@ -343,6 +350,63 @@ def test_backup_code_failures_count_towards_the_lock(client, ann, clock, wrong_c
     response = code_step(client, code_at(secret, clock.now))
     assert "Too many wrong codes." in text(response)
     assert logged_in_as(client) is None
+
+
+def test_the_same_wrong_code_posted_again_in_its_30_seconds_is_not_counted_again(
+    client, ann, clock, wrong_code
+):
+    # A reload of the refused page posts the form again: no new guess, not a new attempt.
+    user, secret = ann
+    password_step(client, user)
+    wrong = wrong_code(secret, at=clock.now)
+    for _ in range(services.MAX_FAILURES + 1):
+        response = code_step(client, wrong)
+        assert "That code is not right." in text(response)
+    assert device_of(user).failure_count == 1
+    assert "Too many wrong codes." not in text(code_step(client, code_at(secret, clock.now)))
+    assert logged_in_as(client) == str(user.pk)
+
+
+def test_the_same_wrong_code_counts_again_once_its_30_seconds_are_over(
+    client, ann, clock, wrong_code
+):
+    user, secret = ann
+    password_step(client, user)
+    wrong = wrong_code(secret, at=clock.now)
+    code_step(client, wrong)
+    clock.advance(seconds=otp.PERIOD)
+    code_step(client, wrong)  # a code of another moment: checked and counted again
+    assert device_of(user).failure_count == 2
+
+
+def test_the_same_wrong_code_spelled_otherwise_is_the_same_attempt(client, ann, clock, wrong_code):
+    user, secret = ann
+    password_step(client, user)
+    wrong = wrong_code(secret, at=clock.now)
+    code_step(client, wrong)
+    code_step(client, f" {wrong[:3]} {wrong[3:]} ")
+    assert device_of(user).failure_count == 1
+
+
+def test_a_repeated_code_while_locked_is_told_the_lock(client, ann, clock, wrong_code):
+    user, secret = ann
+    password_step(client, user)
+    codes = [wrong_code(secret, at=clock.now) for _ in range(services.MAX_FAILURES)]
+    for code in codes:
+        code_step(client, code)
+    assert "Too many wrong codes." in text(code_step(client, codes[-1]))
+
+
+def test_the_last_try_before_the_lock_is_said(client, ann, clock, wrong_code):
+    user, secret = ann
+    password_step(client, user)
+    warning = "One more wrong code locks code entry for a while."
+    for _ in range(services.MAX_FAILURES - 2):
+        assert warning not in text(code_step(client, wrong_code(secret, at=clock.now)))
+    last_but_one = wrong_code(secret, at=clock.now)
+    assert warning in text(code_step(client, last_but_one))
+    assert warning in text(code_step(client, last_but_one))  # a reload says it again
+    assert "Too many wrong codes." in text(code_step(client, wrong_code(secret, at=clock.now)))
 
 
 def test_new_password_step_does_not_reset_the_failure_count(client, ann, clock, wrong_code):

@@ -11,7 +11,9 @@ class TwoFactorError(Exception):
 
 
 class InvalidCode(TwoFactorError):
-    pass
+    # Counted towards the lock: how many more wrong codes it allows (None: not counted,
+    # or more than one left), so that the last try before a lock can be said.
+    attempts_left: int | None = None
 
 
 class InvalidBackupCode(InvalidCode):

@@ -17,16 +17,20 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from twofactor import signals
+from twofactor import otp, signals
 from twofactor.models import TOTPDevice
 from twofactor.services.errors import (
+    AccountLocked,
+    CodeReplayed,
+    InvalidBackupCode,
+    InvalidCode,
     NotEnrolled,
     PendingLoginExpired,
     PendingLoginMissing,
     PendingLoginVoided,
     TwoFactorError,
 )
-from twofactor.services.status import is_two_factor_enabled
+from twofactor.services.status import code_entry_locked_until, is_two_factor_enabled
 from twofactor.services.trusted_browsers import find_trusted_browser
 from twofactor.services.verification import Verification, verify_code, verify_key
 from twofactor.services.webauthn import finish_passkey_sign_in
@@ -34,6 +38,9 @@ from twofactor.signals import Method
 from twofactor.user_model import AuthUser
 
 PENDING_LOGIN_SESSION_KEY = "twofactor_pending_login"
+# The code the code step refused last: an HMAC of it with its time step, and how it was
+# refused (complete_pending_login).
+REFUSED_CODE_SESSION_KEY = "twofactor_refused_code"
 PENDING_LOGIN_TTL = timedelta(minutes=10)
 # Set when this session proved the second factor (code step or enrollment): who, and how.
 VERIFIED_SESSION_KEY = "twofactor_verified"
@@ -138,6 +145,7 @@ def get_pending_login(*, request: HttpRequest, now: datetime | None = None) -> P
 
 def clear_pending_login(*, session: MutableMapping[str, Any]) -> None:
     session.pop(PENDING_LOGIN_SESSION_KEY, None)
+    session.pop(REFUSED_CODE_SESSION_KEY, None)
 
 
 def pending_login_binding(*, session: MutableMapping[str, Any]) -> str:
@@ -163,11 +171,45 @@ def complete_pending_login(
     """Step 2: check the code for the pending user (from get_pending_login) and, if it
     is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
     now = now or timezone.now()
-    return _check_then_log_in(
-        request,
-        pending,
-        lambda: verify_code(user=pending.user, code=code, now=now, device_id=pending.device_id),
-    )
+    mark = _refusal_mark(code, now=now)
+    refused_before = request.session.get(REFUSED_CODE_SESSION_KEY)
+    if isinstance(refused_before, dict) and refused_before.get("mark") == mark:
+        # The code refused a moment ago, in the same 30 seconds: a reload that posted the
+        # form again, or a second press. The answer cannot have changed, and it is no new
+        # guess: refused again without counting towards the lock (the lock still stands).
+        locked_until = code_entry_locked_until(user=pending.user, now=now)
+        if locked_until is not None:
+            raise AccountLocked(locked_until)
+        again = _REFUSALS.get(str(refused_before.get("kind")), InvalidCode)()
+        again.attempts_left = refused_before.get("left")
+        raise again
+    try:
+        return _check_then_log_in(
+            request,
+            pending,
+            lambda: verify_code(user=pending.user, code=code, now=now, device_id=pending.device_id),
+        )
+    except InvalidCode as refused:
+        request.session[REFUSED_CODE_SESSION_KEY] = {
+            "mark": mark,
+            "kind": type(refused).__name__,
+            "left": refused.attempts_left,
+        }
+        raise
+
+
+# The refusals complete_pending_login repeats, by name (a session holds JSON).
+_REFUSALS: dict[str, type[InvalidCode]] = {
+    cls.__name__: cls for cls in (InvalidCode, InvalidBackupCode, CodeReplayed)
+}
+
+
+def _refusal_mark(code: str, *, now: datetime) -> str:
+    typed = otp.normalize_totp_code(code) or otp.normalize_backup_code(code) or code.strip()
+    step = otp.time_step(now.timestamp())
+    return salted_hmac(
+        "twofactor.pending_login.refused", f"{step}:{typed}", algorithm="sha256"
+    ).hexdigest()
 
 
 def complete_pending_login_with_key(

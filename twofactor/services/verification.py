@@ -270,6 +270,8 @@ def _record_failure(
         return error
     if failures < MAX_FAILURES:
         TOTPDevice.objects.filter(pk=device.pk).update(failure_count=F("failure_count") + 1)
+        if isinstance(error, InvalidCode) and MAX_FAILURES - failures == 1:
+            error.attempts_left = 1
         return error
     # 5 min, then 10, 20, 40, capped at an hour for an attacker who keeps coming back.
     duration = min(FIRST_LOCK * (2**device.lock_count), LONGEST_LOCK)
