@@ -76,7 +76,7 @@ def remember_login(request: HttpRequest, *, email: str) -> None:
     its budget). Stored now, in the transaction of the login's other writes where there
     is one (the user_logged_in receiver), and sent with the response."""
     tag = account_tag(email)
-    tokens = getattr(request, ISSUE_ATTR, None) or _read(request)
+    tokens = getattr(request, ISSUE_ATTR, None) or _read(request)  # two logins, one request
     old = tokens.pop(tag, None)
     tokens[tag] = secrets.token_urlsafe(16)
     _store(tag, tokens[tag], replacing=old)
@@ -128,7 +128,9 @@ class DeviceCookieMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         tokens = getattr(request, ISSUE_ATTR, None)
-        if tokens is not None:
+        # Not on a server error: the login's transaction (with the new token) rolled back,
+        # and the browser must keep the token the database still knows.
+        if tokens is not None and response.status_code < 500:
             response.set_cookie(
                 settings.DEVICE_COOKIE_NAME,
                 signing.dumps(tokens, salt=SIGNING_SALT, compress=True),

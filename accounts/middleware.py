@@ -19,8 +19,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from portal.client_ip import client_ip
-
-USER_AGENT_MAX_LENGTH = 300
+from twofactor.client import request_user_agent
 
 
 @dataclass(frozen=True)
@@ -47,8 +46,8 @@ def _valid_ip(value: str) -> str | None:
 def origin_from_request(request: HttpRequest) -> ActionOrigin:
     return ActionOrigin(
         ip=_valid_ip(client_ip(request)),
-        # Client-supplied and unbounded: cut it to the column's size.
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+        # Client-supplied and unbounded: cleaned and cut to the column's size.
+        user_agent=request_user_agent(request),
         request_user=getattr(request, "user", None),
     )
 

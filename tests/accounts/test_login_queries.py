@@ -87,3 +87,25 @@ def test_each_account_keeps_its_newest_device_tokens_only(user, monkeypatch):
     for _ in range(5):  # five browsers, each logging in once
         Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
     assert DeviceToken.objects.filter(account=device_cookies.account_tag(user.email)).count() == 3
+
+
+def test_a_login_that_failed_on_the_server_keeps_the_browsers_device_token(user, monkeypatch):
+    # The login's transaction rolled back with its new token: the browser must keep the
+    # one the database still knows, or it would be a stranger to the password lock.
+    from django.conf import settings
+
+    from accounts import session_records
+
+    browser = Client(raise_request_exception=False)
+    browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    browser.post("/accounts/logout/")
+    known = browser.cookies[settings.DEVICE_COOKIE_NAME].value
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the session record could not be written")
+
+    monkeypatch.setattr(session_records, "start_record", broken)
+    response = browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    assert response.status_code == 500
+    assert settings.DEVICE_COOKIE_NAME not in response.cookies
+    assert browser.cookies[settings.DEVICE_COOKIE_NAME].value == known

@@ -21,6 +21,7 @@ from twofactor import otp, signals
 from twofactor.models import TOTPDevice
 from twofactor.services.errors import (
     AccountLocked,
+    ClockDrift,
     CodeReplayed,
     InvalidBackupCode,
     InvalidCode,
@@ -94,6 +95,7 @@ def begin_pending_login(
         raise NotEnrolled
     session = request.session
     session.cycle_key()  # a fixed session id planted before step 1 is worthless after it
+    session.pop(REFUSED_CODE_SESSION_KEY, None)
     session[PENDING_LOGIN_SESSION_KEY] = {
         "user_id": str(user.pk),
         "backend": getattr(user, "backend", ""),  # set by authenticate()
@@ -171,7 +173,7 @@ def complete_pending_login(
     """Step 2: check the code for the pending user (from get_pending_login) and, if it
     is right, log them in. The caller redirects to safe_next_url(request, pending.next_url)."""
     now = now or timezone.now()
-    mark = _refusal_mark(code, now=now)
+    mark = _refusal_mark(code, session=request.session, now=now)
     refused_before = request.session.get(REFUSED_CODE_SESSION_KEY)
     if isinstance(refused_before, dict) and refused_before.get("mark") == mark:
         # The code refused a moment ago, in the same 30 seconds: a reload that posted the
@@ -189,6 +191,8 @@ def complete_pending_login(
             pending,
             lambda: verify_code(user=pending.user, code=code, now=now, device_id=pending.device_id),
         )
+    except ClockDrift:
+        raise  # not counted anyway, and its advice is worth reading again: checked again
     except InvalidCode as refused:
         request.session[REFUSED_CODE_SESSION_KEY] = {
             "mark": mark,
@@ -204,11 +208,14 @@ _REFUSALS: dict[str, type[InvalidCode]] = {
 }
 
 
-def _refusal_mark(code: str, *, now: datetime) -> str:
+def _refusal_mark(code: str, *, session: MutableMapping[str, Any], now: datetime) -> str:
+    # Of this pending login only: another user's, or a new password step's, is not it.
+    data = session.get(PENDING_LOGIN_SESSION_KEY) or {}
+    login = f"{data.get('user_id')}:{data.get('started_at')}"
     typed = otp.normalize_totp_code(code) or otp.normalize_backup_code(code) or code.strip()
     step = otp.time_step(now.timestamp())
     return salted_hmac(
-        "twofactor.pending_login.refused", f"{step}:{typed}", algorithm="sha256"
+        "twofactor.pending_login.refused", f"{login}:{step}:{typed}", algorithm="sha256"
     ).hexdigest()
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from twofactor import signals
-from twofactor.client import request_ip
+from twofactor.client import request_ip, request_user_agent
 from twofactor.conf import app_settings
 from twofactor.models import TrustedBrowser, TwoFactorPolicy
 from twofactor.services.status import confirmed_app_id
@@ -32,7 +32,6 @@ from twofactor.user_model import AuthUser
 # this and the oldest is dropped (its row stays until it expires or is removed).
 MAX_TOKENS_PER_COOKIE = 5
 TOKEN_SEPARATOR = "."  # noqa: S105 - not in base64url, not a password
-USER_AGENT_MAX_LENGTH = 300
 
 
 class TrustNotOffered(Exception):
@@ -117,7 +116,7 @@ def trust_browser(
             user=user,
             token_hash=_hash(token),
             fingerprint=_fingerprint(user),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH],
+            user_agent=request_user_agent(request),
             ip=request_ip(request),
             created_at=now,
             expires_at=now + timedelta(days=days),
