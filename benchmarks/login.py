@@ -10,7 +10,9 @@ starts gunicorn with the config's worker count and measures:
 (a) full 2FA logins per second (login page, password, code page, code) from a
     load generator in a second process, against the hasher floor measured in
     this run: cores / time of one password check with the production hasher
-    (measured before and after the load; the faster check, the stricter floor);
+    (measured before and after the load; the faster check, the stricter floor), and
+    against the checks per second the machine makes with every core hashing at once
+    (also before and after; the higher), which is what it can really reach;
 (b) the code step alone vs a trivial logged-in page (My profile), p50/p99, one
     client at a time so the figures are latencies, not queueing;
 (c) SQL queries and session writes per login step (in-process test Client);
@@ -145,6 +147,32 @@ def one_password_check() -> float:
         check_password(PASSWORD, encoded)
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
+
+
+def _pbkdf2(iterations: int) -> None:
+    import hashlib
+
+    hashlib.pbkdf2_hmac("sha256", PASSWORD.encode(), b"benchmark-salt", iterations)
+
+
+def all_cores_check_rate(checks_per_core: int = 4) -> float:
+    """Password checks per second with every core hashing at once (one process each).
+
+    cores / one check assumes each core hashes as fast as one alone; on a shared virtual
+    machine two at once may each be slower (seen here: 260 ms alone, 385 ms side by side),
+    and then no portal could reach that floor. This one is what the machine really hashes.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from django.contrib.auth.hashers import get_hasher
+
+    iterations = get_hasher().iterations
+    with ProcessPoolExecutor(cores()) as pool:
+        list(pool.map(_pbkdf2, [1000] * cores()))  # the processes started, not timed
+        start = time.perf_counter()
+        list(pool.map(_pbkdf2, [iterations] * (cores() * checks_per_core)))
+        elapsed = time.perf_counter() - start
+    return cores() * checks_per_core / elapsed
 
 
 def queries_per_step(email: str, secret: str) -> None:
@@ -297,6 +325,8 @@ def main() -> None:
         print(f"hasher: {get_hasher().algorithm}, {get_hasher().iterations} iterations")
         check_before = one_password_check()
         print(f"one password check before the load run: {check_before * 1000:.1f} ms")
+        rate_before = all_cores_check_rate()
+        print(f"password checks per second, all cores at once, before: {rate_before:.2f}")
         queries_per_step(*users[-1])
 
         server = start_gunicorn(env, workers=None)
@@ -335,13 +365,20 @@ def main() -> None:
             f"one password check after the load run: {check_after * 1000:.1f} ms -> "
             f"floor = {cores()} cores / {one_check * 1000:.1f} ms = {floor:.2f} logins/s"
         )
+        rate_after = all_cores_check_rate()
+        measured_floor = max(rate_before, rate_after)  # the stricter, as above
+        print(
+            f"password checks per second, all cores at once, after: {rate_after:.2f} -> "
+            f"measured floor = {measured_floor:.2f} logins/s"
+        )
         rate = totals["ok"] / totals["seconds"]
         if totals["ok"] + totals["failed"] < args.logins:
             print(f"    stopped by --max-seconds before all {args.logins} logins")
         print(
             f"(a) {totals['ok']} full 2FA logins in {totals['seconds']:.1f} s with "
             f"{args.clients} clients: {rate:.2f} logins/s = {rate / floor:.2f} of the floor "
-            f"(target >= 0.90)"
+            f"(cores / one check), {rate / measured_floor:.2f} of the measured floor "
+            f"(all cores hashing at once) (target >= 0.95)"
         )
         print(
             f"(d) 5xx responses: {totals['5xx']}; failed logins: {totals['failed']} "
