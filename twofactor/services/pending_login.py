@@ -18,7 +18,6 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from twofactor import otp, signals
-from twofactor.models import TOTPDevice
 from twofactor.services.errors import (
     AccountLocked,
     ClockDrift,
@@ -31,7 +30,11 @@ from twofactor.services.errors import (
     PendingLoginVoided,
     TwoFactorError,
 )
-from twofactor.services.status import code_entry_locked_until, is_two_factor_enabled
+from twofactor.services.status import (
+    code_entry_locked_until,
+    confirmed_app_id,
+    is_two_factor_enabled,
+)
 from twofactor.services.trusted_browsers import find_trusted_browser
 from twofactor.services.verification import Verification, verify_code, verify_key
 from twofactor.services.webauthn import finish_passkey_sign_in
@@ -88,9 +91,7 @@ def begin_pending_login(
     password change, a reset, a "sign out everywhere" or a new second factor.
     """
     now = now or timezone.now()
-    device_id = (
-        TOTPDevice.objects.confirmed().filter(user=user).values_list("pk", flat=True).first()
-    )
+    device_id = confirmed_app_id(user=user)
     if device_id is None:
         raise NotEnrolled
     session = request.session
