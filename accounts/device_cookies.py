@@ -20,8 +20,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from accounts.models import DeviceToken, normalize_email_address
@@ -85,6 +85,21 @@ def remember_login(request: HttpRequest, *, email: str) -> None:
     setattr(request, ISSUE_ATTR, tokens)
 
 
+def make_room(request: HttpRequest, *, email: str) -> None:
+    """Before a login that may bring the account one more browser (a right password, or
+    a passkey alone, from a browser without a live token): the account keeps its newest
+    MAX_TOKENS_PER_ACCOUNT - 1 tokens, the oldest forgotten first. Done here, where a
+    password was just hashed, not in the code step that stores the token; logins at the
+    same moment may leave a few over the bound until the next one."""
+    if device_token(request, email=email) is not None:
+        return  # a returning browser swaps its own token: no more of them
+    tag = account_tag(email)
+    newest = DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")
+    DeviceToken.objects.filter(account=tag).exclude(
+        pk__in=newest.values("pk")[: MAX_TOKENS_PER_ACCOUNT - 1]
+    ).delete()
+
+
 def _read(request: HttpRequest) -> dict[str, str]:
     raw = request.COOKIES.get(settings.DEVICE_COOKIE_NAME)
     if not raw:
@@ -101,24 +116,13 @@ def _read(request: HttpRequest) -> dict[str, str]:
 
 
 def _store(tag: str, token: str, *, replacing: str | None) -> None:
-    # One commit for the swap and the bound: the login's, inside its transaction.
-    with transaction.atomic(savepoint=False):
-        _swap(tag, token, replacing=replacing)
-
-
-def _swap(tag: str, token: str, *, replacing: str | None) -> None:
-    replaced = 0
-    if replacing:
-        replaced, _ = DeviceToken.objects.filter(account=tag, token_hash=_hash(replacing)).delete()
+    # One statement: the browser's live token takes the new value (a returning browser),
+    # or the new token is added (a new browser, or one whose token was revoked).
+    if replacing and DeviceToken.objects.filter(account=tag, token_hash=_hash(replacing)).update(
+        token_hash=_hash(token), created_at=timezone.now()
+    ):
+        return
     DeviceToken.objects.create(account=tag, token_hash=_hash(token))
-    if not replaced:
-        # One more browser: a bound per account, the oldest forgotten first (one DELETE;
-        # a browser that swapped its own token added none). Logins at the same moment
-        # may leave a few over the bound until the next one.
-        newest = DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")
-        DeviceToken.objects.filter(account=tag).exclude(
-            pk__in=newest.values("pk")[:MAX_TOKENS_PER_ACCOUNT]
-        ).delete()
 
 
 class DeviceCookieMiddleware:

@@ -114,6 +114,9 @@ class ThrottleBackend(ModelBackend):
         if user is None:
             raise PermissionDenied  # counted already; ModelBackend below must not hash again
         rate_windows.refund(windows)
+        # The login this password may complete stores a token for a new browser: the
+        # room for it is made now, beside the hashing, not in the code step.
+        device_cookies.make_room(request, email=user.get_username())
         return user
 
 

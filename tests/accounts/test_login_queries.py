@@ -5,6 +5,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from accounts import device_cookies
 from accounts.models import DeviceToken
@@ -23,7 +24,12 @@ def returning_user(make_user, enrolled):
     return user, enrolled(user)
 
 
-def test_the_code_step_takes_ten_statements_at_most(returning_user, totp_code):
+@pytest.fixture
+def clock(freeze_clock):
+    return freeze_clock(timezone.now())
+
+
+def test_the_code_step_takes_nine_statements_at_most(returning_user, totp_code):
     user, secret = returning_user
     client = Client()
     client.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
@@ -31,8 +37,9 @@ def test_the_code_step_takes_ten_statements_at_most(returning_user, totp_code):
         response = client.post("/2fa/login/", {"code": totp_code(secret, steps=1)})
     assert response.status_code == 302
     # The session, the user, the device locked and its replay guard, the login event, the
-    # session record, last_login, the device token and its bound, the session saved.
-    assert len(statements(queries)) <= 10, statements(queries)
+    # device token, the session record, last_login, the session saved (the device
+    # tokens' bound was kept at the password step).
+    assert len(statements(queries)) <= 9, statements(queries)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -87,6 +94,49 @@ def test_each_account_keeps_its_newest_device_tokens_only(user, monkeypatch):
     for _ in range(5):  # five browsers, each logging in once
         Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
     assert DeviceToken.objects.filter(account=device_cookies.account_tag(user.email)).count() == 3
+
+
+def test_the_bound_holds_for_two_factor_logins_and_keeps_the_newest(
+    returning_user, totp_code, monkeypatch, clock
+):
+    # The room is made at the password step; the code step only stores the token.
+    user, secret = returning_user
+    monkeypatch.setattr(device_cookies, "MAX_TOKENS_PER_ACCOUNT", 3)
+    browsers = []
+    for _ in range(5):  # five browsers, each logging in once, a code apart
+        clock.advance(seconds=30)
+        browser = Client()
+        browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+        assert browser.post("/2fa/login/", {"code": totp_code(secret)}).status_code == 302
+        browsers.append(browser)
+    tag = device_cookies.account_tag(user.email)
+    assert DeviceToken.objects.filter(account=tag).count() == 3
+    kept = [b for b in browsers if device_cookies.device_token(_request_with(b), email=user.email)]
+    assert kept == browsers[-3:]
+
+
+def test_the_code_step_of_a_returning_browser_swaps_its_token_in_one_statement(
+    returning_user, totp_code, clock
+):
+    user, secret = returning_user
+    browser = Client()
+    for _ in range(2):
+        clock.advance(seconds=30)
+        browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+        with CaptureQueriesContext(connection) as queries:
+            browser.post("/2fa/login/", {"code": totp_code(secret)})
+        tokens = [sql for sql in statements(queries) if "devicetoken" in sql]
+        browser.post("/accounts/logout/")  # the next request empties the query log
+    assert len(tokens) == 1 and tokens[0].startswith("UPDATE"), tokens
+    assert DeviceToken.objects.count() == 1
+
+
+def _request_with(browser):
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.COOKIES = {name: morsel.value for name, morsel in browser.cookies.items()}
+    return request
 
 
 def test_a_login_that_failed_on_the_server_keeps_the_browsers_device_token(user, monkeypatch):

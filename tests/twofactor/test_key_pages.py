@@ -14,7 +14,8 @@ import pytest
 from django.core import mail
 from django.test import Client
 
-from accounts.models import SecurityEvent
+from accounts import device_cookies
+from accounts.models import DeviceToken, SecurityEvent
 from tests.concurrency import all_at_once
 from tests.conftest import PASSWORD
 from tests.twofactor.soft_authenticator import ORIGIN, RP_ID, SoftAuthenticator
@@ -403,6 +404,14 @@ def test_a_passkey_alone_signs_in(client, ann, with_key):
     assert services.verified_method(session=client.session, user=ann) == Method.PASSKEY
     login = SecurityEvent.objects.filter(user=ann, kind=SecurityEvent.Kind.LOGIN).latest("pk")
     assert login.detail == "passkey, without a password"
+
+
+def test_passkey_sign_ins_keep_the_bound_on_device_tokens(ann, with_key, monkeypatch):
+    # No password step made room for these browsers: the passkey sign-in does.
+    monkeypatch.setattr(device_cookies, "MAX_TOKENS_PER_ACCOUNT", 3)
+    for _ in range(5):  # five new browsers
+        assert passkey_sign_in(Client(), with_key).status_code == 302
+    assert DeviceToken.objects.filter(account=device_cookies.account_tag(ann.email)).count() == 3
 
 
 def test_a_passkey_sign_in_keeps_the_next_page(client, ann, with_key):
