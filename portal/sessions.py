@@ -4,17 +4,26 @@ Django's cycle_key() writes the session under a new key at once (a SELECT to che
 random key is free, an INSERT) and deletes the old row (a SELECT, a DELETE); the end
 of the request then saves it again (an UPDATE). Here cycle_key() only picks the new
 key; the save at the end renames the row and writes the data in one UPDATE (or one
-INSERT, for a session that had no row yet). The old key stops working at that same
-statement, which is what rotation is for: a key planted or seen before the login
-opens nothing after it.
+INSERT, for a session that had no row yet), a statement that commits alone. The old
+key stops working at that same statement, which is what rotation is for: a key
+planted or seen before the login opens nothing after it.
 """
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError
 from django.db import IntegrityError, router, transaction
 from django.utils.crypto import get_random_string
+
+
+def _alone_or_in_a_savepoint(using: str) -> AbstractContextManager[Any]:
+    """For one statement: outside a transaction it commits alone (no BEGIN and COMMIT
+    around it); inside one, a savepoint, so a refused key leaves that transaction usable."""
+    if transaction.get_connection(using).in_atomic_block:
+        return transaction.atomic(using=using)
+    return nullcontext()
 
 
 class SessionStore(db.SessionStore):
@@ -48,7 +57,7 @@ class SessionStore(db.SessionStore):
             return super().save(must_create=must_create)
         using = router.db_for_write(self.model, instance=None)
         try:
-            with transaction.atomic(using=using):
+            with _alone_or_in_a_savepoint(using):
                 renamed = (
                     self.model.objects.using(using)
                     .filter(session_key=old_key)

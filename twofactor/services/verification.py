@@ -61,7 +61,10 @@ def verify_code(
     that was active at its password step; a replaced one is NotEnrolled).
     """
     now = now or timezone.now()
-    with transaction.atomic():
+    # Inside a login's transaction, no savepoint of its own: nothing is raised out of
+    # this block after a write (refusals are raised after it), so there is nothing a
+    # savepoint would have to roll back.
+    with transaction.atomic(savepoint=False):
         device = _locked_device(user, device_id=device_id, now=now)
         totp_code = otp.normalize_totp_code(code)
         if totp_code is not None:
