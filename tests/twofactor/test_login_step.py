@@ -17,7 +17,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -508,6 +508,23 @@ def test_locked_account_is_refused_before_any_hashing(ann, clock, monkeypatch, k
     code = code_at(secret, clock.now) if kind == "app code" else codes[0]
     with pytest.raises(services.AccountLocked):
         services.verify_code(user=user, code=code, now=clock.now)
+
+
+@pytest.mark.parametrize("kind", ["locked", "no active device"])
+def test_a_refused_code_leaves_the_callers_transaction_usable(ann, clock, fail, kind):
+    # verify_code takes no savepoint inside a caller's transaction: a refusal must not
+    # reach it as an exception raised inside verify_code's block (that marks the
+    # caller's transaction for rollback, and its own writes with it).
+    user, secret = ann
+    if kind == "locked":
+        fail(user, services.MAX_FAILURES, now=clock.now, secret=secret)
+    else:
+        TOTPDevice.objects.filter(user=user).delete()
+    with transaction.atomic():
+        with pytest.raises((services.AccountLocked, services.NotEnrolled)):
+            services.verify_code(user=user, code=code_at(secret, clock.now), now=clock.now)
+        get_user_model().objects.filter(pk=user.pk).update(name="Written after the refusal")
+    assert get_user_model().objects.get(pk=user.pk).name == "Written after the refusal"
 
 
 def test_failed_codes_and_the_lock_are_announced(ann, clock, fail):

@@ -61,31 +61,41 @@ def verify_code(
     that was active at its password step; a replaced one is NotEnrolled).
     """
     now = now or timezone.now()
-    # Inside a login's transaction, no savepoint of its own: nothing is raised out of
-    # this block after a write (refusals are raised after it), so there is nothing a
-    # savepoint would have to roll back.
+    # No savepoint inside a caller's transaction (a login's): nothing is raised out of
+    # this block, so there is nothing for one to roll back, and the caller's own writes
+    # stand whatever the answer.
     with transaction.atomic(savepoint=False):
-        device = _locked_device(user, device_id=device_id, now=now)
-        totp_code = otp.normalize_totp_code(code)
-        if totp_code is not None:
-            method = Method.TOTP
-            checked = _check_totp(device, totp_code, now=now)
-        else:
-            method = Method.BACKUP
-            checked = _check_backup_code(user, code, now=now)
-
-        if isinstance(checked, Verification):
-            _clear_failures(device)
-            if method == Method.BACKUP:
-                signals.backup_code_used.send(
-                    sender=type(user), user=user, remaining=checked.remaining_backup_codes
-                )
-            return checked
-
-        error = _record_failure(device, user=user, method=method, error=checked, now=now)
+        outcome = _check_code(user, code, now=now, device_id=device_id)
     # Raised here, after the transaction has committed, not inside it: an exception
     # inside would roll back the failure count (and a lock) that was just written.
-    raise error
+    if isinstance(outcome, TwoFactorError):
+        raise outcome
+    return outcome
+
+
+def _check_code(
+    user: AuthUser, code: str, *, now: datetime, device_id: int | None
+) -> Verification | TwoFactorError:
+    try:
+        device = _locked_device(user, device_id=device_id, now=now)
+    except TwoFactorError as refused:  # locked, or no active device
+        return refused
+    totp_code = otp.normalize_totp_code(code)
+    if totp_code is not None:
+        method = Method.TOTP
+        checked = _check_totp(device, totp_code, now=now)
+    else:
+        method = Method.BACKUP
+        checked = _check_backup_code(user, code, now=now)
+
+    if isinstance(checked, Verification):
+        _clear_failures(device)
+        if method == Method.BACKUP:
+            signals.backup_code_used.send(
+                sender=type(user), user=user, remaining=checked.remaining_backup_codes
+            )
+        return checked
+    return _record_failure(device, user=user, method=method, error=checked, now=now)
 
 
 def verify_key(
