@@ -20,6 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -43,22 +44,30 @@ def account_tag(email: str | None) -> str:
 
 
 def device_token(request: HttpRequest, *, email: str | None) -> str | None:
-    """This browser's token for the account, if it has completed a login for it and
-    the token was not revoked since (one indexed lookup, only when the cookie names
-    the account)."""
+    """This browser's token for the account, if it has completed a login for it, the
+    token was not revoked since, and it is among the account's newest
+    MAX_TOKENS_PER_ACCOUNT (one indexed lookup, only when the cookie names the account)."""
     tag = account_tag(email)
     # Asked twice per attempt (the login page's own check, then the password check):
     # the answer is kept for the request, one lookup.
     known = request.__dict__.setdefault("_device_tokens", {})
     if tag not in known:
         token = _read(request).get(tag)
-        if (
-            token is not None
-            and not DeviceToken.objects.filter(account=tag, token_hash=_hash(token)).exists()
-        ):
+        if token is not None and _hash(token) not in _counted_hashes(tag):
             token = None
         known[tag] = token
     return known[tag]
+
+
+def _newest(tag: str) -> QuerySet[DeviceToken]:
+    return DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")
+
+
+def _counted_hashes(tag: str) -> list[str]:
+    # The bound is kept here, where a token is read: only completed logins add tokens,
+    # so nothing short of one (a stranger's right password, say) can push an owner's
+    # browser out of it. Rows past it are deleted by trim_tokens, whenever.
+    return list(_newest(tag).values_list("token_hash", flat=True)[:MAX_TOKENS_PER_ACCOUNT])
 
 
 def revoke_all(*, email: str) -> None:
@@ -85,18 +94,14 @@ def remember_login(request: HttpRequest, *, email: str) -> None:
     setattr(request, ISSUE_ATTR, tokens)
 
 
-def make_room(request: HttpRequest, *, email: str) -> None:
-    """Before a login that may bring the account one more browser (a right password, or
-    a passkey alone, from a browser without a live token): the account keeps its newest
-    MAX_TOKENS_PER_ACCOUNT - 1 tokens, the oldest forgotten first. Done here, where a
-    password was just hashed, not in the code step that stores the token; logins at the
-    same moment may leave a few over the bound until the next one."""
-    if device_token(request, email=email) is not None:
-        return  # a returning browser swaps its own token: no more of them
+def trim_tokens(*, email: str) -> None:
+    """Delete the account's tokens past its newest MAX_TOKENS_PER_ACCOUNT, which count for
+    nothing already (device_token). Called where a right password was just hashed, or a
+    passkey alone signed in, so the rows stay bounded; not in the code step that stores a
+    token, which so leaves at most one row over until the next such login."""
     tag = account_tag(email)
-    newest = DeviceToken.objects.filter(account=tag).order_by("-created_at", "-pk")
     DeviceToken.objects.filter(account=tag).exclude(
-        pk__in=newest.values("pk")[: MAX_TOKENS_PER_ACCOUNT - 1]
+        pk__in=_newest(tag).values("pk")[:MAX_TOKENS_PER_ACCOUNT]
     ).delete()
 
 

@@ -114,9 +114,9 @@ class ThrottleBackend(ModelBackend):
         if user is None:
             raise PermissionDenied  # counted already; ModelBackend below must not hash again
         rate_windows.refund(windows)
-        # The login this password may complete stores a token for a new browser: the
-        # room for it is made now, beside the hashing, not in the code step.
-        device_cookies.make_room(request, email=user.get_username())
+        # Tokens past the bound (they count for nothing) are deleted here, beside the
+        # hashing, not in the code step.
+        device_cookies.trim_tokens(email=user.get_username())
         return user
 
 

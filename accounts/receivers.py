@@ -191,8 +191,8 @@ def on_user_logged_in(
     # A completed login (after the code, for 2FA users): this browser is now known
     # to the password lock, and the session is in the user's list of sessions.
     if request is not None:
-        if method is Method.PASSKEY:  # no password check made room for a new browser
-            device_cookies.make_room(request, email=user.get_username())
+        if method is Method.PASSKEY:  # no password check trimmed the tokens
+            device_cookies.trim_tokens(email=user.get_username())
         device_cookies.remember_login(request, email=user.get_username())
         session_records.start_record(request, user)
         # The language chosen before login and the browser's time zone go on the profile.

@@ -16,6 +16,16 @@ from twofactor.signals import Method
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - test fixture password
 
+
+def request_with_cookies_of(browser):
+    """A request carrying a test Client's cookies, to ask what the server makes of them."""
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/")
+    request.COOKIES = {name: morsel.value for name, morsel in browser.cookies.items()}
+    return request
+
+
 # next= values that must never send a user off the site (each lands on My profile).
 OPEN_REDIRECTS = [
     "https://evil.example",

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts import device_cookies
 from accounts.models import DeviceToken
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, request_with_cookies_of
 
 CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
@@ -92,17 +92,28 @@ def test_a_browser_swapping_its_own_token_adds_none(user):
     assert DeviceToken.objects.count() == 1
 
 
-def test_each_account_keeps_its_newest_device_tokens_only(user, monkeypatch):
+def known(browser, user) -> bool:
+    return (
+        device_cookies.device_token(request_with_cookies_of(browser), email=user.email) is not None
+    )
+
+
+def test_each_account_knows_its_newest_browsers_only(user, monkeypatch, clock):
     monkeypatch.setattr(device_cookies, "MAX_TOKENS_PER_ACCOUNT", 3)
+    browsers = []
     for _ in range(5):  # five browsers, each logging in once
-        Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
-    assert DeviceToken.objects.filter(account=device_cookies.account_tag(user.email)).count() == 3
+        clock.advance(seconds=1)
+        browser = Client()
+        browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+        browsers.append(browser)
+    assert [known(b, user) for b in browsers] == [False, False, True, True, True]
+    # The rows past the bound go at the next right password: one over at most.
+    assert DeviceToken.objects.filter(account=device_cookies.account_tag(user.email)).count() == 4
 
 
 def test_the_bound_holds_for_two_factor_logins_and_keeps_the_newest(
     returning_user, totp_code, monkeypatch, clock
 ):
-    # The room is made at the password step; the code step only stores the token.
     user, secret = returning_user
     monkeypatch.setattr(device_cookies, "MAX_TOKENS_PER_ACCOUNT", 3)
     browsers = []
@@ -112,10 +123,28 @@ def test_the_bound_holds_for_two_factor_logins_and_keeps_the_newest(
         browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
         assert browser.post("/2fa/login/", {"code": totp_code(secret)}).status_code == 302
         browsers.append(browser)
-    tag = device_cookies.account_tag(user.email)
-    assert DeviceToken.objects.filter(account=tag).count() == 3
-    kept = [b for b in browsers if device_cookies.device_token(_request_with(b), email=user.email)]
-    assert kept == browsers[-3:]
+    assert [known(b, user) for b in browsers] == [False, False, True, True, True]
+    assert DeviceToken.objects.filter(account=device_cookies.account_tag(user.email)).count() <= 4
+
+
+def test_a_right_password_without_the_code_pushes_no_browser_out(
+    returning_user, totp_code, monkeypatch, clock
+):
+    # A stranger who has the password but not the code must not make the owner's
+    # browsers strangers to the password lock (then lock them out with wrong passwords).
+    user, secret = returning_user
+    monkeypatch.setattr(device_cookies, "MAX_TOKENS_PER_ACCOUNT", 3)
+    owners = []
+    for _ in range(3):
+        clock.advance(seconds=30)
+        browser = Client()
+        browser.post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+        browser.post("/2fa/login/", {"code": totp_code(secret)})
+        owners.append(browser)
+    for _ in range(3):  # the stranger's password steps, never a code
+        clock.advance(seconds=1)
+        Client().post("/accounts/login/", {"username": user.email, "password": PASSWORD})
+    assert all(known(b, user) for b in owners)
 
 
 def test_the_code_step_of_a_returning_browser_swaps_its_token_in_one_statement(
@@ -132,14 +161,6 @@ def test_the_code_step_of_a_returning_browser_swaps_its_token_in_one_statement(
         browser.post("/accounts/logout/")  # the next request empties the query log
     assert len(tokens) == 1 and tokens[0].startswith("UPDATE"), tokens
     assert DeviceToken.objects.count() == 1
-
-
-def _request_with(browser):
-    from django.test import RequestFactory
-
-    request = RequestFactory().get("/")
-    request.COOKIES = {name: morsel.value for name, morsel in browser.cookies.items()}
-    return request
 
 
 def test_a_login_that_failed_on_the_server_keeps_the_browsers_device_token(user, monkeypatch):

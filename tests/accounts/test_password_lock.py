@@ -16,7 +16,7 @@ from django.test import Client
 from accounts import device_cookies
 from accounts.models import RateWindow
 from tests.concurrency import all_at_once
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, request_with_cookies_of
 
 LOGIN_URL = "/accounts/login/"
 LOGOUT_URL = "/accounts/logout/"
@@ -181,19 +181,11 @@ def test_the_password_step_alone_gives_no_device_cookie_to_a_two_factor_user(
 
 def test_each_login_gives_the_browser_a_new_token(user, clock):
     browser = known_browser(user)
-    first = device_cookies._read(_request_with(browser))
+    first = device_cookies._read(request_with_cookies_of(browser))
     log_in(browser, user.email)
-    second = device_cookies._read(_request_with(browser))
+    second = device_cookies._read(request_with_cookies_of(browser))
     tag = device_cookies.account_tag(user.email)
     assert first[tag] != second[tag]
-
-
-def _request_with(browser):
-    from django.test import RequestFactory
-
-    request = RequestFactory().get("/")
-    request.COOKIES = {name: morsel.value for name, morsel in browser.cookies.items()}
-    return request
 
 
 # --- Unknown browsers: per account from anywhere, and per network --------------------------
