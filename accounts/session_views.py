@@ -26,6 +26,18 @@ from accounts.staff_views import (
 from twofactor import services as twofactor_services
 from twofactor.decorators import auth_view, sudo_view
 
+# What these actions say is shown in the sessions card, where the page opens after them
+# (#sessions), not at the top of My profile, out of view.
+IN_SESSIONS_CARD = "sessions"
+
+
+def _success(request: AuthenticatedHttpRequest, text: str) -> None:
+    messages.success(request, text, extra_tags=IN_SESSIONS_CARD)
+
+
+def _info(request: AuthenticatedHttpRequest, text: str) -> None:
+    messages.info(request, text, extra_tags=IN_SESSIONS_CARD)
+
 
 def _to_profile() -> HttpResponse:
     return redirect(reverse("accounts:profile") + "#sessions")
@@ -36,9 +48,7 @@ def _to_profile() -> HttpResponse:
 @require_POST
 def sign_out_session(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if pk == session_records.current_record_id(request):
-        messages.info(
-            request, gettext("To sign out of this browser, use Log out in the account menu.")
-        )
+        _info(request, gettext("To sign out of this browser, use Log out in the account menu."))
     elif account_changes.sign_out_sessions(user=request.user, request=request, only=pk):
         # Its trust is not tied to the session: said where there is trust to remove.
         if twofactor_services.list_trusted_browsers(user=request.user):
@@ -48,9 +58,9 @@ def sign_out_session(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
             )
         else:
             message = gettext("That session is signed out.")
-        messages.success(request, message)
+        _success(request, message)
     else:  # signed out already (another tab), or not this user's
-        messages.info(request, gettext("That session was already signed out."))
+        _info(request, gettext("That session was already signed out."))
     return _to_profile()
 
 
@@ -63,7 +73,7 @@ def sign_out_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
     this_browser = twofactor_services.current_browser_trust(request=request, user=request.user)
     count = account_changes.sign_out_sessions(user=request.user, request=request)
     if count and any(browser.pk != this_browser for browser in trusted):
-        messages.success(
+        _success(
             request,
             ngettext(
                 "Signed out of %(count)s other session. "
@@ -75,7 +85,7 @@ def sign_out_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
             % {"count": count},
         )
     elif count:
-        messages.success(
+        _success(
             request,
             ngettext(
                 "Signed out of %(count)s other session.",
@@ -85,7 +95,7 @@ def sign_out_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
             % {"count": count},
         )
     else:
-        messages.info(request, gettext("You are not signed in anywhere else."))
+        _info(request, gettext("You are not signed in anywhere else."))
     return _to_profile()
 
 

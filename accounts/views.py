@@ -21,6 +21,7 @@ from accounts import (
     preferences,
     security_log,
     session_records,
+    session_views,
     tasks,
 )
 from accounts.forms import EmailAuthenticationForm, PasswordResetForm, SetNewPasswordForm
@@ -81,6 +82,7 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
             current=session_records.current_record_id(request),
         ),
         "security_events": security_log.recent_events(user=user),
+        "messages_in_place": (session_views.IN_SESSIONS_CARD,),  # shown in their card
     }
     return render(request, "accounts/profile.html", context)
 

@@ -197,6 +197,28 @@ def test_the_browser_that_signed_another_out_stays_logged_in(two_browsers):
     assert is_logged_in(laptop)
 
 
+def top_messages(response) -> str:
+    """The messages at the top of the page, above its content."""
+    match = re.search(r'<div class="messages".*?</div>', response.content.decode(), re.S)
+    assert match, "no messages at the top of the page"
+    return " ".join(html.unescape(match.group(0)).split())
+
+
+@pytest.mark.parametrize("action", ["one", "all others"])
+def test_what_signing_out_says_is_in_the_sessions_card_where_the_page_opens(two_browsers, action):
+    laptop, other = two_browsers
+    url = sign_out_url(record_of(other).pk) if action == "one" else OTHERS_URL
+    response = laptop.post(url, follow=True)
+    said = "That session is signed out." if action == "one" else "Signed out of 1 other session."
+    assert response.redirect_chain == [(PROFILE_URL + "#sessions", 302)]
+    assert said in sessions_card(response)
+    assert said not in top_messages(response)
+    # Read on any other page, it is at the top, as every message: nothing is lost.
+    laptop.post(url)
+    again = "That session was already signed out." if action == "one" else "You are not signed in"
+    assert again in top_messages(laptop.get("/accounts/security/"))
+
+
 def test_without_trusted_browsers_signing_out_says_nothing_of_trust(user, two_browsers):
     # The user has no 2FA, so no browser that skips a code: a word about codes would puzzle.
     laptop, other = two_browsers

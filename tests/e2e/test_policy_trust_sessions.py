@@ -38,6 +38,14 @@ def live_region(page: Page):
     return page.locator("main > [role=status][aria-live=polite]")
 
 
+def sessions_said(page: Page):
+    """The sessions card's own live region: what its buttons say appears there, where the
+    page opens after them (#sessions), not out of view at the top."""
+    region = steps.sessions_card(page).locator("[role=status][aria-live=polite]")
+    expect(region).to_be_in_viewport()
+    return region
+
+
 def expect_profile(page: Page) -> None:
     expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
 
@@ -315,7 +323,8 @@ def test_signing_out_another_session_logs_that_browser_out_at_its_next_click(
     step_shots(page, "sessions-1-list")
 
     other.get_by_role("button", name=re.compile(r"^Sign out .+, last active")).click()
-    expect(live_region(page)).to_contain_text("That session is signed out.")
+    expect(sessions_said(page)).to_contain_text("That session is signed out.")
+    step_shots(page, "sessions-2-signed-out")
     expect(steps.sessions_list(page).get_by_role("listitem")).to_have_count(1)
     expect(steps.sessions_card(page)).to_contain_text("You are signed in on this browser only.")
 
@@ -339,7 +348,7 @@ def test_sign_out_all_other_sessions_logs_every_other_browser_out(
     expect(steps.sessions_list(page).get_by_role("listitem")).to_have_count(3)
 
     steps.sessions_card(page).get_by_role("button", name="Sign out all other sessions").click()
-    expect(live_region(page)).to_contain_text("Signed out of 2 other sessions.")
+    expect(sessions_said(page)).to_contain_text("Signed out of 2 other sessions.")
     expect(steps.sessions_list(page).get_by_role("listitem")).to_have_count(1)
 
     for other in (laptop, phone):
@@ -422,7 +431,7 @@ def test_sign_out_all_other_sessions_also_makes_their_trusted_browsers_ask_for_a
     log_in_with_code(page, ann.email, app_code(secret, seconds=30))
 
     steps.sessions_card(page).get_by_role("button", name="Sign out all other sessions").click()
-    expect(live_region(page)).to_contain_text(
+    expect(sessions_said(page)).to_contain_text(
         "Other browsers you trusted will ask for a code again."
     )
     expect(steps.trusted_browsers(page)).to_have_count(0)
