@@ -101,11 +101,12 @@ def mix_with_keys(mix):
 def methods_cells(html: str) -> dict[str, str]:
     """Each row's Methods cell, by the row's address."""
     cells = re.findall(
-        r'<td data-label="Email"[^>]*>([^<]*)</td>.*?<td data-label="Methods"[^>]*>([^<]*)</td>',
+        r'<td data-label="Email"[^>]*>([^<]*<wbr>[^<]*)</td>.*?'
+        r'<td data-label="Methods"[^>]*>([^<]*)</td>',
         html,
         re.S,
     )
-    return dict(cells)
+    return {email.replace("<wbr>", ""): methods for email, methods in cells}
 
 
 # --- Who can see it ---------------------------------------------------------------------
@@ -282,6 +283,18 @@ def test_methods_column_names_the_app_and_counts_the_keys(staff_client, mix_with
         "eve@example.org": "Authenticator app, 1 passkey or security key",
         "staff@example.com": "Authenticator app",
     }
+
+
+def test_an_address_wraps_after_its_at_sign_not_inside_a_word(staff_client, mix):
+    html = staff_client.get(LIST_URL).content.decode()
+    assert '<td data-label="Email" class="col-email">ann@<wbr>example.com</td>' in html
+
+
+def test_the_wrapping_filter_escapes_the_address():
+    from accounts.templatetags.addresses import break_after_at
+
+    assert break_after_at('a<b>"@x.example') == "a&lt;b&gt;&quot;@<wbr>x.example"
+    assert break_after_at("no-at-sign<") == "no-at-sign&lt;"
 
 
 def test_the_empty_table_spans_the_methods_column_too(staff_client, mix):

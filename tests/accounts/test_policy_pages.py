@@ -233,7 +233,7 @@ def listed(response) -> set[str]:
 
 def status_cell(html: str, email: str) -> str:
     row = re.search(
-        rf'<td data-label="Email"[^>]*>{re.escape(email)}</td>\s*'
+        rf'<td data-label="Email"[^>]*>{re.escape(email.replace("@", "@<wbr>"))}</td>\s*'
         r'<td data-label="2FA status">(.*?)</td>',
         html,
         re.S,

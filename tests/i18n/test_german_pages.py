@@ -58,9 +58,13 @@ class VisibleText(HTMLParser):
         self.chunks: list[str] = []
         self.skipping: list[str] = []
         self.select_names: list[str] = []
+        self.joining = False  # after a <wbr>, which splits no word
 
     def handle_starttag(self, tag, attrs) -> None:
         attributes = dict(attrs)
+        if tag == "wbr":
+            self.joining = True
+            return
         if tag == "select":
             self.select_names.append(attributes.get("name") or "")
         if tag in self.SKIPPED:
@@ -81,7 +85,11 @@ class VisibleText(HTMLParser):
         # The language and time zone lists name languages and cities, the same everywhere.
         if self.skipping or (self.select_names and self.select_names[-1] in ("time_zone",)):
             return
-        self.chunks.append(data)
+        if self.joining and self.chunks:
+            self.chunks[-1] += data
+        else:
+            self.chunks.append(data)
+        self.joining = False
 
 
 def visible_chunks(html: str) -> list[str]:
