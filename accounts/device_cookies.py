@@ -98,7 +98,7 @@ def trim_tokens(*, email: str) -> None:
     """Delete the account's tokens past its newest MAX_TOKENS_PER_ACCOUNT, which count for
     nothing already (device_token). Called where a right password was just hashed, or a
     passkey alone signed in, so the rows stay bounded; not in the code step that stores a
-    token, which so leaves at most one row over until the next such login."""
+    token, so each new browser's code step since the last such call leaves a row over."""
     tag = account_tag(email)
     DeviceToken.objects.filter(account=tag).exclude(
         pk__in=_newest(tag).values("pk")[:MAX_TOKENS_PER_ACCOUNT]
