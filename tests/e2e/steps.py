@@ -239,12 +239,27 @@ def wait_for_autofill(page: Page) -> None:
     """
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     if page.evaluate("PublicKeyCredential.isConditionalMediationAvailable()"):
-        page.wait_for_function(
+        _wait_until(
+            page,
             "(window.__webauthnRequests || [])"
-            ".some(r => r.mediation === 'conditional' && r.state === 'waiting')"
+            ".some(r => r.mediation === 'conditional' && r.state === 'waiting')",
         )
         # Made by the page; a moment more for it to reach the authenticator.
         page.wait_for_timeout(500)
+
+
+def _wait_until(page: Page, expression: str, timeout_ms: int = 10_000) -> None:
+    """Until `expression` is true in the page, asked every 50 ms by page.evaluate.
+
+    Not page.wait_for_function: its polling builds the predicate from a string inside the
+    page, which our Content-Security-Policy (no 'unsafe-eval') refuses once the first check
+    comes back false; page.evaluate runs through the DevTools protocol, which CSP allows.
+    """
+    for _ in range(timeout_ms // 50):
+        if page.evaluate(expression):
+            return
+        page.wait_for_timeout(50)
+    raise AssertionError(f"still false after {timeout_ms} ms: {expression}")
 
 
 def sign_in_with_passkey(page: Page, authenticator: VirtualAuthenticator) -> None:
