@@ -26,14 +26,18 @@ import ipaddress
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import PermissionDenied
+from django.contrib.auth.models import Permission
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.crypto import salted_hmac
 
 from accounts import device_cookies, rate_windows
 from accounts.rate_windows import Rate, Window
 from portal.client_ip import client_ip
+from twofactor import services as twofactor_services
 from twofactor.services import AUTHENTICATION_THROTTLED_ATTR
 
 # Set on the request when a lock refused the attempt, so a page can say until when.
@@ -118,6 +122,36 @@ class ThrottleBackend(ModelBackend):
         # hashing, not in the code step.
         device_cookies.trim_tokens(email=user.get_username())
         return user
+
+    def get_user(self, user_id):
+        # Every logged-in request loads its user here: with the user's app in the same
+        # query, as the policy middleware, the page guards and the menu ask about it.
+        users = twofactor_services.with_app_ids(get_user_model()._default_manager.all())
+        try:
+            user = users.get(pk=user_id)
+        except ObjectDoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None
+
+    def get_all_permissions(self, user_obj, obj=None):
+        # A staff page asks for the staff member's rights: their own and their groups' in
+        # one query, not ModelBackend's two (a superuser's are every right, as there).
+        if (
+            user_obj.is_superuser
+            or not user_obj.is_active
+            or user_obj.is_anonymous
+            or obj is not None
+            or hasattr(user_obj, "_perm_cache")
+        ):
+            return super().get_all_permissions(user_obj, obj)
+        rights = (
+            Permission.objects.filter(Q(user=user_obj) | Q(group__user=user_obj))
+            .values_list("content_type__app_label", "codename")
+            .order_by()
+            .distinct()
+        )
+        user_obj._perm_cache = {f"{app}.{codename}" for app, codename in rights}
+        return user_obj._perm_cache
 
 
 # --- Password-reset e-mails --------------------------------------------------------------

@@ -3,7 +3,8 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.core.cache import cache
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -201,11 +202,20 @@ def two_factor_active_q(user_ref: str = "pk") -> Exists:
     return Exists(TOTPDevice.objects.confirmed().filter(user=OuterRef(user_ref)))
 
 
+# Every logged-in request reads the policy: it is kept in the cache (one for every app
+# server where that is Redis) and forgotten when it is saved. A copy that a save cannot
+# reach (another process's local-memory cache; a read that raced the save) lives at most
+# this long.
+POLICY_CACHE_KEY = "twofactor:policy"
+POLICY_CACHE_SECONDS = 30
+
+
 class TwoFactorPolicy(models.Model):
     """Who must have two-factor authentication, and what a browser may remember: one row.
 
-    Read with TwoFactorPolicy.current() (the row is made with the defaults on first use),
-    changed only through services.update_policy (audited, superusers). The defaults are
+    Read with TwoFactorPolicy.current() (the row is made with the defaults on first use;
+    cached), changed only through services.update_policy (audited, superusers), which
+    saves it (save() forgets the cached copy; a queryset's update() would not). The defaults are
     the safe ones for a portal whose staff can read every customer's account: 2FA
     required for staff, optional for customers.
     """
@@ -235,9 +245,19 @@ class TwoFactorPolicy(models.Model):
     def __str__(self) -> str:
         return "Two-factor policy"
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # Now, and again at the commit: a request that read the old row before the commit
+        # and cached it after the first delete is forgotten too.
+        cache.delete(POLICY_CACHE_KEY)
+        transaction.on_commit(lambda: cache.delete(POLICY_CACHE_KEY))
+
     @classmethod
     def current(cls) -> "TwoFactorPolicy":
-        policy, _ = cls.objects.get_or_create(pk=1)
+        policy = cache.get(POLICY_CACHE_KEY)
+        if not isinstance(policy, cls):
+            policy, _ = cls.objects.get_or_create(pk=1)
+            cache.set(POLICY_CACHE_KEY, policy, POLICY_CACHE_SECONDS)
         return policy
 
     def applies_to(self, user: Any) -> bool:

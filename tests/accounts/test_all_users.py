@@ -371,6 +371,36 @@ def test_a_page_takes_the_same_number_of_queries_for_10_and_500_users(
     assert with_500 <= 11
 
 
+def _tables(client, url: str) -> list[str]:
+    """The table each query of a request reads first (its outermost FROM), in order."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    tables = []
+    for query in queries.captured_queries:
+        sql, depth = query["sql"], 0
+        for index, char in enumerate(sql):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if depth == 0 and sql.startswith(" FROM ", index):
+                tables.append(sql[index + 6 :].split()[0].strip('"'))
+                break
+    return tables
+
+
+def test_a_page_is_four_queries_for_a_superuser_and_five_for_support_staff(
+    client, staff_user, log_in_verified
+):
+    # Beside the rows (the count is cached after the first request): the session, its
+    # record, the user with their own 2FA in one query (ThrottleBackend.get_user), and for
+    # staff who are not superusers their rights in one more. The security policy is cached.
+    _bulk_users(60)
+    root = get_user_model().objects.create_superuser("root@example.com", "irrelevant")
+    request = ["django_session", "accounts_usersession", "accounts_user"]
+    for viewer, rights in [(root, []), (staff_user, ["auth_permission"])]:
+        log_in_verified(client, viewer)
+        client.get(LIST_URL)
+        assert _tables(client, LIST_URL) == [*request, *rights, "accounts_user"]
+
+
 @pytest.mark.parametrize("params", [{}, {"two_factor": "activated"}, {"q": "bulk"}])
 def test_keys_add_no_query_to_a_page(staff_client, staff_user, params):
     _bulk_users(60)

@@ -65,6 +65,13 @@ def test_last_login_newest_first_opens_with_the_latest_logins_and_ends_with_neve
     assert oldest_first[0].last_login is None  # never logged in: before the oldest login
 
 
+def require_for_everyone(everyone: bool = True, *, grace_period_days: int) -> None:
+    policy = TwoFactorPolicy.objects.get(pk=TwoFactorPolicy.current().pk)
+    policy.require_for_everyone = everyone
+    policy.grace_period_days = grace_period_days
+    policy.save()  # forgets the cached copy, as update_policy's save does
+
+
 def link(html: str, label: str, rel: str = "") -> str | None:
     """The href of the pager link `label` (None if there is none); its hx-get is the same."""
     found = re.search(LINK.format(rel=f' rel="{rel}"' if rel else "", label=label), html)
@@ -186,9 +193,7 @@ def test_keys_and_past_deadline_filters_page_with_the_cursor(staff_client, crowd
     assert walk_forward(staff_client, f"{LIST_URL}?two_factor=keys&sort=name") == expected_order(
         "name", email__startswith="u", totp_device__confirmed_at__isnull=False
     )
-    TwoFactorPolicy.objects.filter(pk=TwoFactorPolicy.current().pk).update(
-        require_for_everyone=True, grace_period_days=7
-    )
+    require_for_everyone(grace_period_days=7)
     without = User.objects.filter(email__startswith="u").exclude(
         totp_device__confirmed_at__isnull=False
     )
@@ -434,9 +439,7 @@ def test_the_past_deadline_count_is_the_number_of_users_the_filter_lists(
     crowd, staff_user, everyone
 ):
     User = get_user_model()
-    TwoFactorPolicy.objects.filter(pk=TwoFactorPolicy.current().pk).update(
-        require_for_everyone=everyone, grace_period_days=7
-    )
+    require_for_everyone(everyone, grace_period_days=7)
     User.objects.filter(email__in=["u001@example.com", "u002@example.com"]).update(is_staff=True)
     for i, user in enumerate(User.objects.filter(email__startswith="u")):
         days = 8 if i % 2 else 6  # half past the 7 days of grace, half inside them

@@ -35,8 +35,10 @@ def page(response) -> str:
 
 
 def set_policy(**fields: object) -> None:
-    TwoFactorPolicy.current()
-    TwoFactorPolicy.objects.filter(pk=1).update(**fields)
+    policy = TwoFactorPolicy.objects.get(pk=TwoFactorPolicy.current().pk)
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.save()  # forgets the cached copy, as update_policy's save does
 
 
 def sessions_url(user) -> str:

@@ -141,6 +141,33 @@ def test_the_permission_may_come_from_a_group(client, ann, make_user, log_in_ver
     assert client.get(LIST_URL).status_code == 200
 
 
+def test_rights_from_the_staff_member_and_from_a_group_add_up(
+    client, ann, make_user, log_in_verified
+):
+    # Read in one query (accounts.login_throttle.ThrottleBackend): neither source hides the other.
+    looking = Group.objects.create(name="Helpdesk")
+    looking.permissions.add(permission("view_user"))
+    staff = make_user("mixed@example.com", is_staff=True)
+    staff.groups.add(looking)
+    staff.user_permissions.add(permission("reset_two_factor"))
+    log_in_verified(client, staff)
+    assert b"Reset 2FA" in client.get(LIST_URL).content
+    assert "Confirm it's you first." in client.get(reset_url(ann.pk)).content.decode()
+
+
+def test_a_right_taken_from_the_group_is_gone_at_the_next_request(
+    client, ann, make_user, log_in_verified
+):
+    looking = Group.objects.create(name="Helpdesk")
+    looking.permissions.add(permission("view_user"))
+    staff = make_user("grouped@example.com", is_staff=True)
+    staff.groups.add(looking)
+    log_in_verified(client, staff)
+    assert client.get(LIST_URL).status_code == 200
+    looking.permissions.clear()
+    assert client.get(LIST_URL).status_code == 403
+
+
 def test_the_permission_without_the_staff_flag_opens_nothing(
     client, ann, make_user, log_in_verified
 ):

@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import transaction
 from django.test import Client
 from django.utils import timezone
 
@@ -18,7 +20,13 @@ from accounts.models import SecurityEvent
 from tests.concurrency import all_at_once
 from tests.conftest import PASSWORD, FrozenClock
 from twofactor import services
-from twofactor.models import PolicyDeadline, TOTPDevice, TrustedBrowser, TwoFactorPolicy
+from twofactor.models import (
+    POLICY_CACHE_KEY,
+    PolicyDeadline,
+    TOTPDevice,
+    TrustedBrowser,
+    TwoFactorPolicy,
+)
 
 PROFILE_URL = "/accounts/profile/"
 ALL_USERS_URL = "/accounts/users/"
@@ -65,8 +73,10 @@ def page(response) -> str:
 
 def set_policy(**fields: object) -> None:
     """Change the policy row directly (the page and its audit are tested on their own)."""
-    TwoFactorPolicy.current()
-    TwoFactorPolicy.objects.filter(pk=1).update(**fields)
+    policy = TwoFactorPolicy.objects.get(pk=TwoFactorPolicy.current().pk)
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.save()  # forgets the cached copy, as update_policy's save does
 
 
 def policy_values() -> dict:
@@ -134,6 +144,30 @@ def test_policy_made_on_first_use_has_the_safe_defaults(db):
     policy = services.get_policy()
     assert {name: getattr(policy, name) for name in POLICY_DEFAULTS} == POLICY_DEFAULTS
     assert policy_values() == POLICY_DEFAULTS
+
+
+# --- Cached: every logged-in request reads it ---------------------------------------------
+def test_the_policy_is_read_from_the_database_once_then_from_the_cache(
+    db, superuser, django_assert_num_queries
+):
+    TwoFactorPolicy.current()
+    with django_assert_num_queries(0):
+        assert TwoFactorPolicy.current().require_for_staff
+    services.update_policy(actor=superuser, require_for_staff=False)
+    assert not TwoFactorPolicy.current().require_for_staff  # the save forgot the copy
+
+
+def test_a_copy_cached_while_the_change_commits_is_forgotten_at_the_commit(
+    db, django_capture_on_commit_callbacks
+):
+    before = TwoFactorPolicy.objects.get(pk=TwoFactorPolicy.current().pk)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        changed = TwoFactorPolicy.objects.get(pk=before.pk)
+        changed.require_for_everyone = True
+        changed.save()
+        # Another request read the row before this commit and caches it after the save.
+        cache.set(POLICY_CACHE_KEY, before)
+    assert TwoFactorPolicy.current().require_for_everyone
 
 
 # --- Before the deadline: the reminder -----------------------------------------------------

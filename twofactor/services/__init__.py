@@ -101,6 +101,7 @@ from twofactor.services.status import (
     is_two_factor_enabled,
     remember_app,
     unused_backup_code_count,
+    with_app_ids,
 )
 from twofactor.services.sudo import (
     AUTHENTICATION_THROTTLED_ATTR,
@@ -259,5 +260,6 @@ __all__ = [
     "WebAuthnChallengeExpired",
     "WebAuthnChallengeMissing",
     "WebAuthnError",
+    "with_app_ids",
     "WrongPassword",
 ]

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from twofactor.models import BackupCode, TOTPDevice, WebAuthnCredential
@@ -25,8 +26,9 @@ class TwoFactorStatus:
 
 
 # The user's confirmed app (its id, or None) is asked by the page guards, the account menu
-# and the trusted-browser check of one request. The policy middleware reads it once per
-# request onto request.user (remember_app), as Django's ModelBackend keeps permissions on
+# and the trusted-browser check of one request. It is read once per request onto
+# request.user: with the user, where the auth backend loads them with_app_ids, else by the
+# policy middleware (remember_app); as Django's ModelBackend keeps permissions on
 # the instance (_perm_cache); the services that confirm or delete an app forget it on the
 # instance they were given, so a page rendered after Disable sees 2FA off. An instance
 # that no request remembered for (a task, a command, a test) asks the database each time.
@@ -45,9 +47,18 @@ def confirmed_app_id(*, user: AuthUser) -> int | None:
     return app_id  # type: ignore[return-value]  # an int or None, as remember_app kept it
 
 
+def with_app_ids(users: QuerySet) -> QuerySet:
+    """`users`, each read with its confirmed app's id in the same query (what remember_app
+    would read): the auth backend loads a request's user so, one query instead of two."""
+    apps = TOTPDevice.objects.confirmed().filter(user=OuterRef("pk")).order_by("pk")
+    return users.annotate(**{_APP_ID_CACHE: Subquery(apps.values("pk")[:1])})
+
+
 def remember_app(*, user: AuthUser) -> None:
-    """Read the user's app once, for the rest of the request that loaded `user`."""
-    setattr(user, _APP_ID_CACHE, _read_app_id(user))
+    """Read the user's app once, for the rest of the request that loaded `user` (already
+    read if the user was loaded with_app_ids)."""
+    if not hasattr(user, _APP_ID_CACHE):
+        setattr(user, _APP_ID_CACHE, _read_app_id(user))
 
 
 def forget_app(*, user: AuthUser) -> None:
