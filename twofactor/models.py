@@ -203,9 +203,9 @@ def two_factor_active_q(user_ref: str = "pk") -> Exists:
 
 
 # Every logged-in request reads the policy: it is kept in the cache (one for every app
-# server where that is Redis) and forgotten when it is saved. A copy that a save cannot
-# reach (another process's local-memory cache; a read that raced the save) lives at most
-# this long.
+# server where that is Redis) and replaced when it is saved. A copy that a save cannot
+# reach (another process's local-memory cache; Redis unreachable at that moment) lives at
+# most this long.
 POLICY_CACHE_KEY = "twofactor:policy"
 POLICY_CACHE_SECONDS = 30
 
@@ -247,17 +247,23 @@ class TwoFactorPolicy(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         super().save(*args, **kwargs)
-        # Now, and again at the commit: a request that read the old row before the commit
-        # and cached it after the first delete is forgotten too.
+        # Forgotten now (the rest of this transaction reads the row), and at the commit
+        # the committed row is put in its place: a request that read the old row before
+        # the commit only adds what it read where nothing is (current()), so it cannot
+        # put the old policy back over the new one.
         cache.delete(POLICY_CACHE_KEY)
-        transaction.on_commit(lambda: cache.delete(POLICY_CACHE_KEY))
+        policies = type(self).objects
+        transaction.on_commit(
+            lambda: cache.set(POLICY_CACHE_KEY, policies.get(pk=self.pk), POLICY_CACHE_SECONDS)
+        )
 
     @classmethod
-    def current(cls) -> "TwoFactorPolicy":
-        policy = cache.get(POLICY_CACHE_KEY)
+    def current(cls, *, cached: bool = True) -> "TwoFactorPolicy":
+        """The policy; `cached=False` reads the row itself (the page that edits it)."""
+        policy = cache.get(POLICY_CACHE_KEY) if cached else None
         if not isinstance(policy, cls):
             policy, _ = cls.objects.get_or_create(pk=1)
-            cache.set(POLICY_CACHE_KEY, policy, POLICY_CACHE_SECONDS)
+            cache.add(POLICY_CACHE_KEY, policy, POLICY_CACHE_SECONDS)  # not over a newer one
         return policy
 
     def applies_to(self, user: Any) -> bool:

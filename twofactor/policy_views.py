@@ -30,7 +30,7 @@ def _superusers_with_two_factor(request: HttpRequest) -> HttpResponse | None:
 
 @sudo_view(title=_("Security policy"), refusal=_superusers_with_two_factor)
 def security_policy(request: AuthenticatedHttpRequest) -> HttpResponse:
-    policy = services.get_policy()
+    policy = services.get_policy(cached=False)
     initial = {name: getattr(policy, name) for name in services.POLICY_FIELDS}
     form = PolicyForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():

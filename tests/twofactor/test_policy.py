@@ -157,17 +157,32 @@ def test_the_policy_is_read_from_the_database_once_then_from_the_cache(
     assert not TwoFactorPolicy.current().require_for_staff  # the save forgot the copy
 
 
-def test_a_copy_cached_while_the_change_commits_is_forgotten_at_the_commit(
-    db, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("read_is_cached", ["before the commit", "after the commit"])
+def test_a_request_that_read_the_row_before_a_change_cannot_put_it_back(
+    db, django_capture_on_commit_callbacks, read_is_cached
 ):
+    # Another request missed the cache, read the row, then caches what it read as
+    # current() does (cache.add), while the change commits.
     before = TwoFactorPolicy.objects.get(pk=TwoFactorPolicy.current().pk)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         changed = TwoFactorPolicy.objects.get(pk=before.pk)
         changed.require_for_everyone = True
         changed.save()
-        # Another request read the row before this commit and caches it after the save.
-        cache.set(POLICY_CACHE_KEY, before)
+        if read_is_cached == "before the commit":
+            cache.add(POLICY_CACHE_KEY, before)
+    if read_is_cached == "after the commit":
+        cache.add(POLICY_CACHE_KEY, before)
     assert TwoFactorPolicy.current().require_for_everyone
+
+
+def test_the_policy_page_shows_the_row_not_a_copy(admin_client):
+    # A copy another app server's cache still holds must not fill the form: saving it
+    # would undo the change it does not know of.
+    stale = TwoFactorPolicy.objects.get(pk=TwoFactorPolicy.current().pk)
+    set_policy(allow_trusted_browsers=False)
+    cache.set(POLICY_CACHE_KEY, stale)  # as a process the save could not reach has it
+    form = admin_client.get(POLICY_URL).context["form"]
+    assert form.initial["allow_trusted_browsers"] is False
 
 
 # --- Before the deadline: the reminder -----------------------------------------------------

@@ -40,8 +40,10 @@ class Requirement:
         return (now or timezone.now()) >= self.deadline
 
 
-def get_policy() -> TwoFactorPolicy:
-    return TwoFactorPolicy.current()
+def get_policy(*, cached: bool = True) -> TwoFactorPolicy:
+    """The policy (from the cache; `cached=False`: the row itself, for the page that edits
+    it, so a form is never filled from a copy older than the last save)."""
+    return TwoFactorPolicy.current(cached=cached)
 
 
 def two_factor_requirement(
