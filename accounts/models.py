@@ -320,6 +320,11 @@ class SecurityEvent(models.Model):
         return describe_origin(self.user_agent, self.ip)
 
     @property
+    def by_someone_else(self) -> bool:
+        """Done to the user by another account (staff): its address and browser are theirs."""
+        return self.actor_id is not None and self.actor_id != self.user_id
+
+    @property
     def description(self) -> str:
         """The kind in human words, with the detail where it adds something: in the
         active language and time zone (the reader's), worded from the facts."""

@@ -18,7 +18,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore
 from django.db import transaction
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
@@ -357,6 +357,28 @@ def test_profile_shows_events_in_words_with_time_place_and_browser(client, user,
     assert f'href="{HISTORY_URL}"' in page and "Full history" in page
     # The staff member's identity is for staff pages, not for the user's own list.
     assert staff_user.email not in page
+
+
+def test_a_staff_action_shows_the_user_no_address_or_browser_of_the_staff_member(
+    client, user, staff_user, log_in_verified
+):
+    staff_origin = ActionOrigin("203.0.113.77", "Mozilla/5.0 (Macintosh) Firefox/130.0")
+    security_log.record_event(
+        user=user,
+        kind=Kind.TWO_FACTOR_RESET,
+        detail="Lost phone",
+        actor=staff_user,
+        origin=staff_origin,
+    )
+    client.force_login(user)
+    for url in (PROFILE_URL, HISTORY_URL):
+        page = client.get(url).content.decode()
+        assert "2FA reset by staff: Lost phone" in page
+        assert "203.0.113.77" not in page and "Firefox" not in page, url
+    staff = Client()
+    log_in_verified(staff, staff_user)
+    history = staff.get(f"/accounts/users/{user.pk}/security/").content.decode()
+    assert "203.0.113.77" in history and f"by {staff_user.email}" in history
 
 
 # --- Who sees what ---------------------------------------------------------------------------
