@@ -4,10 +4,14 @@ from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render, resolve_url
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 from django_htmx.http import HttpResponseClientRedirect
+
+SESSION_ENDED_MESSAGE = _("Your session has ended. Please log in again.")
 
 
 class HtmxLoginRedirectMiddleware:
@@ -18,6 +22,10 @@ class HtmxLoginRedirectMiddleware:
     the login form into the open dialog: a dead dialog. Instead the browser is
     told to navigate (HX-Redirect), with `next` back to the page the user was on
     (HX-Current-URL; the dialog's own URL is only a part of that page).
+
+    The login page then says why, when login_required sent back a button pressed on a
+    page (an htmx request, or a form posted without JavaScript) and no view said so
+    already: the user was on a page a moment ago, so their session has ended.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -25,12 +33,20 @@ class HtmxLoginRedirectMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        htmx = getattr(request, "htmx", None)
-        if not htmx or response.status_code not in (301, 302, 303, 307, 308):
+        if response.status_code not in (301, 302, 303, 307, 308):
             return response
         login_path = resolve_url(settings.LOGIN_URL)
         location = urlsplit(response.get("Location", ""))
         if location.netloc or location.path != login_path:
+            return response
+        htmx = getattr(request, "htmx", None)
+        pressed_on_a_page = bool(htmx) or request.method == "POST"
+        # login_required's redirect carries `next`; a logout's or the code step's does not.
+        if pressed_on_a_page and "next=" in location.query:
+            storage = messages.get_messages(request)
+            if not getattr(storage, "added_new", True):
+                messages.info(request, SESSION_ENDED_MESSAGE)
+        if not htmx:
             return response
         try:
             page = htmx.current_url_abs_path or ""

@@ -8,6 +8,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from accounts import session_records
+from accounts.session_records import SESSION_RECORD_KEY
 from tests.conftest import PASSWORD
 from twofactor import services
 
@@ -57,6 +59,53 @@ def test_an_expired_code_step_navigates_to_the_login_page_with_its_message(
     assert response["HX-Redirect"] == "/accounts/login/"
     page = client.get("/accounts/login/").content.decode()
     assert "took longer than 10 minutes" in page
+
+
+ENDED = "Your session has ended. Please log in again."
+
+
+def login_page_after(client, response) -> str:
+    """The login page the browser opens next (after HX-Redirect or a plain redirect)."""
+    target = response.get("HX-Redirect") or response["Location"]
+    return client.get(target).content.decode()
+
+
+def test_the_login_page_says_the_session_ended_after_a_dialogs_button(client, user):
+    client.force_login(user)
+    Client().logout()
+    client.cookies.pop("sessionid")  # the session lapsed while the dialog was open
+    response = client.post("/2fa/enable/", {"sudo": "1", "password": PASSWORD}, **HTMX)
+    assert ENDED in login_page_after(client, response)
+
+
+def test_the_login_page_says_so_after_a_form_posted_without_javascript(client, user):
+    client.force_login(user)
+    client.cookies.pop("sessionid")
+    response = client.post("/2fa/disable/", {"password": PASSWORD, "code": "123456"})
+    assert response["Location"].startswith("/accounts/login/?next=")
+    assert ENDED in login_page_after(client, response)
+
+
+def test_opening_a_protected_address_says_nothing_of_a_session(client, db):
+    # A bookmark or a typed address: this browser may never have logged in.
+    response = client.get("/accounts/profile/")
+    assert ENDED not in login_page_after(client, response)
+
+
+def test_logging_out_is_not_a_session_that_ended(client, user):
+    client.force_login(user)
+    response = client.post("/accounts/logout/")
+    assert ENDED not in client.get(response["Location"]).content.decode()
+
+
+def test_signed_out_from_another_session_says_that_alone(client, user):
+    client.force_login(user)
+    # Signed out from the sessions list of another browser (its "Sign out" on this one).
+    session_records.end_sessions(user=user, only=client.session[SESSION_RECORD_KEY])
+    response = client.get("/2fa/enable/", **HTMX)
+    page = login_page_after(client, response)
+    assert "This browser was signed out from another session." in page
+    assert ENDED not in page
 
 
 def test_a_page_elsewhere_is_not_a_next(client, db):
