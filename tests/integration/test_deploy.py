@@ -8,6 +8,7 @@ subprocess with a production environment (DEBUG off, no test overrides).
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -286,3 +287,14 @@ def test_no_site_url_fails_the_deploy_check():
     result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
     assert result.returncode != 0
     assert "accounts.W005" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_names_its_icon_and_the_icon_is_a_static_file(client, user_with_totp, page):
+    # Without one the browser asks for /favicon.ico on every page and gets a 404.
+    from django.contrib.staticfiles import finders
+
+    html = PAGES[page](client, user_with_totp).content.decode()
+    link = re.search(r'<link rel="icon" href="/static/([^"]+)" type="image/svg\+xml">', html)
+    assert link, "no icon"
+    assert finders.find(link.group(1)), link.group(1)
