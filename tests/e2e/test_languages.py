@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from tests.conftest import PASSWORD
 from tests.e2e import steps
-from tests.e2e.conftest import DESKTOP
+from tests.e2e.conftest import DESKTOP, PHONE
 from tests.e2e.steps import JS_MODES
 from twofactor import services
 
@@ -147,3 +147,33 @@ def test_a_language_picked_in_the_account_menu_stays_after_the_next_login(
     page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter", exact=True).click()
     expect(page.get_by_role("heading", name="Mon profil", level=1)).to_be_visible()
+
+
+def test_the_sessions_list_in_french_fits_its_card_on_a_phone(browser, live_server, user):
+    # "Dernière activité le 3 décembre 2026, 11:31 UTC" is wider than a phone's card: it
+    # wraps inside the card (it was kept on one line, past the card's edge).
+    pages = []
+    for _ in range(2):
+        context = browser.new_context(viewport=PHONE, locale="fr-FR")
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("E-mail").fill(user.email)
+        page.get_by_label("Mot de passe").fill(PASSWORD)
+        page.get_by_role("button", name="Se connecter", exact=True).click()
+        pages.append(page)
+    page = pages[-1]
+    page.reload()
+    card = page.get_by_role("region", name="Où vous êtes connecté")
+    expect(card.get_by_text(re.compile("^Dernière activité le"))).to_be_visible()
+    past_the_edge = card.evaluate(
+        """card => {
+            const edge = card.getBoundingClientRect().right;
+            return [...card.querySelectorAll("span, strong")]
+                .filter(e => e.getBoundingClientRect().right > edge + 0.5)
+                .map(e => e.textContent);
+        }"""
+    )
+    assert past_the_edge == []
+    for page in pages:
+        page.context.close()

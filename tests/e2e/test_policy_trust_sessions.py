@@ -318,7 +318,7 @@ def test_signing_out_another_session_logs_that_browser_out_at_its_next_click(
     expect(sessions.filter(has_text="This browser")).to_have_count(1)
     expect(sessions.filter(has_text="This browser")).to_contain_text("Active now")
     other = sessions.filter(has_not_text="This browser")
-    expect(other).to_contain_text(re.compile(r"Last active \d{1,2} \w{3} \d{4}, \d\d:\d\d UTC"))
+    expect(other).to_contain_text(re.compile(r"Last active \d{1,2}\s\w{3}\s\d{4},\s\d\d:\d\d\sUTC"))
     steps.sessions_card(page).scroll_into_view_if_needed()
     step_shots(page, "sessions-1-list")
 
