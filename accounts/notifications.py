@@ -80,8 +80,13 @@ def notify_address(
     if not to:
         return
     language, time_zone = recipient_locale(user)
+    # What staff did to the account happened at the staff member's address, in their
+    # browser: the user is not told those (the pages do not show them either).
+    origin_shown = not event.by_someone_else
+    ip = event.ip if origin_shown else None
     with speaking_to(language, time_zone):
-        browser = describe_origin(event.user_agent, event.ip) if event.user_agent else ""
+        shown_browser = event.user_agent and origin_shown
+        browser = describe_origin(event.user_agent, event.ip) if shown_browser else ""
     # Plain JSON values captured now: the task runs later, in another process,
     # and must not depend on objects that change (or are deleted) meanwhile. The
     # detail travels as the event's English words and facts: the task words it again
@@ -93,7 +98,7 @@ def notify_address(
         "support_email": settings.SUPPORT_EMAIL,
         "support_url": settings.SUPPORT_URL,
         "occurred_at": event.created_at.isoformat(),
-        "ip": event.ip,
+        "ip": ip,
         "browser": browser,
         "detail": event.detail,
         "kind": str(event.kind),

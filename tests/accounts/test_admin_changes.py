@@ -273,6 +273,30 @@ def test_with_the_proof_a_password_change_is_recorded_once_with_the_actor(admin_
     assert NEW_PASSWORD not in events[0].detail and ann.password not in events[0].detail
 
 
+@pytest.mark.parametrize("change", ["password", "address"])
+def test_the_users_mail_about_a_staff_change_names_no_address_or_browser(
+    admin_client, ann, mailoutbox, django_capture_on_commit_callbacks, change
+):
+    # They are the staff member's: the user's pages do not show them either.
+    if change == "password":
+        url = f"{USERS}{ann.pk}/password/"
+        data = {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD, "usable_password": "true"}
+    else:
+        url = f"{USERS}{ann.pk}/change/"
+        data = change_data(ann, email="ann.other@example.com")
+    confirm_its_me(admin_client, url)
+    staff_browser = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko Firefox/120.0"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            url, data, REMOTE_ADDR="203.0.113.77", HTTP_USER_AGENT=staff_browser
+        )
+    assert response.status_code == 302
+    assert mailoutbox
+    for mail in mailoutbox:
+        for body in [mail.body, *(content for content, _ in mail.alternatives)]:
+            assert "203.0.113.77" not in body and "Firefox" not in body, mail.to
+
+
 def test_with_the_proof_disabling_password_login_is_recorded(admin_client, root, ann):
     url = f"{USERS}{ann.pk}/password/"
     confirm_its_me(admin_client, url)
