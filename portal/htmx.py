@@ -46,21 +46,41 @@ class HtmxLoginRedirectMiddleware:
             storage = messages.get_messages(request)
             if not getattr(storage, "added_new", True):
                 messages.info(request, SESSION_ENDED_MESSAGE)
+            if not htmx:
+                # `next` is the address the form posted to, which a GET after the login
+                # cannot open (a 405): back to the page the form was on instead.
+                response["Location"] = _login_url(login_path, _same_site_page(request, "Referer"))
+                return response
         if not htmx:
             return response
-        try:
-            page = htmx.current_url_abs_path or ""
-        except ValueError:  # a header that is no URL at all ("http://[")
-            page = ""
-        if not url_has_allowed_host_and_scheme(page, allowed_hosts={request.get_host()}):
-            page = ""
+        page = _same_site_page(request, "HX-Current-URL")
         if page and page != login_path and location.query:
-            target = f"{login_path}?{urlencode({'next': page})}"
+            target = _login_url(login_path, page)
         else:
             target = response["Location"]
         redirect = HttpResponseClientRedirect(target)
         redirect.cookies = response.cookies  # a message or a new session cookie goes along
         return redirect
+
+
+def _same_site_page(request: HttpRequest, header: str) -> str:
+    """The path (and query) of this site's page that `header` names, or "" (absent, not a
+    URL, or another site's)."""
+    try:
+        address = urlsplit(request.headers.get(header, ""))
+    except ValueError:  # a header that is no URL at all ("http://[")
+        return ""
+    host = request.get_host()
+    if address.netloc != host or address.scheme not in ("http", "https"):
+        return ""
+    page = address.path + (f"?{address.query}" if address.query else "")
+    return page if url_has_allowed_host_and_scheme(page, allowed_hosts={host}) else ""
+
+
+def _login_url(login_path: str, page: str) -> str:
+    return (
+        f"{login_path}?{urlencode({'next': page})}" if page and page != login_path else login_path
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

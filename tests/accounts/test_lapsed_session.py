@@ -81,8 +81,22 @@ def test_the_login_page_says_the_session_ended_after_a_dialogs_button(client, us
 def test_the_login_page_says_so_after_a_form_posted_without_javascript(client, user):
     client.force_login(user)
     client.cookies.pop("sessionid")
-    response = client.post("/2fa/disable/", {"password": PASSWORD, "code": "123456"})
-    assert response["Location"].startswith("/accounts/login/?next=")
+    response = client.post(
+        "/accounts/profile/sessions/7/sign-out/", HTTP_REFERER="http://testserver/accounts/profile/"
+    )
+    # Back to the page the form was on: the address it posted to takes no GET (405).
+    assert response["Location"] == LOGIN_BACK_TO_PROFILE
+    page = login_page_after(client, response)
+    assert ENDED in page
+    assert "Log in to continue" not in page  # said once, not twice
+
+
+@pytest.mark.parametrize("referer", ["", "https://evil.example/accounts/profile/", "http://["])
+def test_a_form_posted_from_no_page_of_this_site_logs_in_to_my_profile(client, user, referer):
+    client.force_login(user)
+    client.cookies.pop("sessionid")
+    response = client.post("/2fa/disable/", {"password": PASSWORD}, HTTP_REFERER=referer)
+    assert response["Location"] == "/accounts/login/"
     assert ENDED in login_page_after(client, response)
 
 
