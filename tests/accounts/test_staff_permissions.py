@@ -132,11 +132,17 @@ def test_view_user_shows_the_menu_item_but_no_reset_button(client, ann, viewer, 
     assert b"Reset 2FA" not in client.get(LIST_URL).content
 
 
+def staff_in_a_group(make_user, email: str, codename: str):
+    """A staff member whose only right (`codename`) comes from their group."""
+    group = Group.objects.create(name="Helpdesk")
+    group.permissions.add(permission(codename))
+    staff = make_user(email, is_staff=True)
+    staff.groups.add(group)
+    return staff, group
+
+
 def test_the_permission_may_come_from_a_group(client, ann, make_user, log_in_verified):
-    support = Group.objects.create(name="Helpdesk")
-    support.permissions.add(permission("view_user"))
-    staff = make_user("grouped@example.com", is_staff=True)
-    staff.groups.add(support)
+    staff, _ = staff_in_a_group(make_user, "grouped@example.com", "view_user")
     log_in_verified(client, staff)
     assert client.get(LIST_URL).status_code == 200
 
@@ -145,10 +151,7 @@ def test_rights_from_the_staff_member_and_from_a_group_add_up(
     client, ann, make_user, log_in_verified
 ):
     # Read in one query (accounts.login_throttle.ThrottleBackend): neither source hides the other.
-    looking = Group.objects.create(name="Helpdesk")
-    looking.permissions.add(permission("view_user"))
-    staff = make_user("mixed@example.com", is_staff=True)
-    staff.groups.add(looking)
+    staff, _ = staff_in_a_group(make_user, "mixed@example.com", "view_user")
     staff.user_permissions.add(permission("reset_two_factor"))
     log_in_verified(client, staff)
     assert b"Reset 2FA" in client.get(LIST_URL).content
@@ -158,13 +161,10 @@ def test_rights_from_the_staff_member_and_from_a_group_add_up(
 def test_a_right_taken_from_the_group_is_gone_at_the_next_request(
     client, ann, make_user, log_in_verified
 ):
-    looking = Group.objects.create(name="Helpdesk")
-    looking.permissions.add(permission("view_user"))
-    staff = make_user("grouped@example.com", is_staff=True)
-    staff.groups.add(looking)
+    staff, group = staff_in_a_group(make_user, "grouped@example.com", "view_user")
     log_in_verified(client, staff)
     assert client.get(LIST_URL).status_code == 200
-    looking.permissions.clear()
+    group.permissions.clear()
     assert client.get(LIST_URL).status_code == 403
 
 
