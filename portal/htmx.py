@@ -1,7 +1,7 @@
 """htmx and the end of a session: never a login page inside a dialog, never a dead one."""
 
 from collections.abc import Callable
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -41,8 +41,10 @@ class HtmxLoginRedirectMiddleware:
             return response
         htmx = getattr(request, "htmx", None)
         pressed_on_a_page = bool(htmx) or request.method == "POST"
-        # login_required's redirect carries `next`; a logout's or the code step's does not.
-        if pressed_on_a_page and "next=" in location.query:
+        # login_required sends back to this very address (a logout, the code step or the
+        # language picker send elsewhere, or nowhere).
+        sent_back_here = parse_qs(location.query).get("next") == [request.get_full_path()]
+        if pressed_on_a_page and sent_back_here:
             storage = messages.get_messages(request)
             if not getattr(storage, "added_new", True):
                 messages.info(request, SESSION_ENDED_MESSAGE)

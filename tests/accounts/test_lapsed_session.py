@@ -106,6 +106,13 @@ def test_opening_a_protected_address_says_nothing_of_a_session(client, db):
     assert ENDED not in login_page_after(client, response)
 
 
+def test_picking_a_language_on_the_login_page_is_not_a_session_that_ended(client, db):
+    back = "/accounts/login/?next=/accounts/profile/"
+    response = client.post("/accounts/language/", {"language": "de", "next": back})
+    assert response["Location"] == back
+    assert "Sitzung" not in client.get(back).content.decode()
+
+
 def test_logging_out_is_not_a_session_that_ended(client, user):
     client.force_login(user)
     response = client.post("/accounts/logout/")
