@@ -215,7 +215,7 @@ class TwoFactorPolicy(models.Model):
 
     Read with TwoFactorPolicy.current() (the row is made with the defaults on first use;
     cached), changed only through services.update_policy (audited, superusers), which
-    saves it (save() forgets the cached copy; a queryset's update() would not). The defaults are
+    saves it (save() replaces the cached copy; a queryset's update() would not). The defaults are
     the safe ones for a portal whose staff can read every customer's account: 2FA
     required for staff, optional for customers.
     """

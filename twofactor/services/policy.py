@@ -88,7 +88,7 @@ def update_policy(*, actor: AuthUser, now: datetime | None = None, **values: obj
     if grace is not None and not (isinstance(grace, int) and 0 <= grace <= MAX_GRACE_PERIOD_DAYS):
         raise ValueError(f"The grace period is 0 to {MAX_GRACE_PERIOD_DAYS} days.")
     with transaction.atomic():
-        TwoFactorPolicy.current()  # the row exists before it is locked
+        TwoFactorPolicy.current(cached=False)  # the row exists before it is locked
         policy = TwoFactorPolicy.objects.select_for_update().get(pk=1)
         changed = [name for name, value in values.items() if getattr(policy, name) != value]
         if not changed:
