@@ -82,11 +82,10 @@ def notify_address(
     language, time_zone = recipient_locale(user)
     # What staff did to the account happened at the staff member's address, in their
     # browser: the user is not told those (the pages do not show them either).
-    origin_shown = not event.by_someone_else
-    ip = event.ip if origin_shown else None
+    told_where = not event.by_someone_else
+    ip = event.ip if told_where else None
     with speaking_to(language, time_zone):
-        shown_browser = event.user_agent and origin_shown
-        browser = describe_origin(event.user_agent, event.ip) if shown_browser else ""
+        browser = describe_origin(event.user_agent, ip) if told_where and event.user_agent else ""
     # Plain JSON values captured now: the task runs later, in another process,
     # and must not depend on objects that change (or are deleted) meanwhile. The
     # detail travels as the event's English words and facts: the task words it again

@@ -40,20 +40,19 @@ class HtmxLoginRedirectMiddleware:
         if location.netloc or location.path != login_path:
             return response
         htmx = getattr(request, "htmx", None)
-        pressed_on_a_page = bool(htmx) or request.method == "POST"
+        posted = request.method == "POST"
         # login_required sends back to this very address (a logout, the code step or the
         # language picker send elsewhere, or nowhere).
         sent_back_here = parse_qs(location.query).get("next") == [request.get_full_path()]
-        if pressed_on_a_page and sent_back_here:
+        if sent_back_here and (htmx or posted):
             storage = messages.get_messages(request)
-            if not getattr(storage, "added_new", True):
+            if not getattr(storage, "added_new", True):  # no view said why already
                 messages.info(request, SESSION_ENDED_MESSAGE)
-            if not htmx:
+        if not htmx:
+            if sent_back_here and posted:
                 # `next` is the address the form posted to, which a GET after the login
                 # cannot open (a 405): back to the page the form was on instead.
                 response["Location"] = _login_url(login_path, _same_site_page(request, "Referer"))
-                return response
-        if not htmx:
             return response
         page = _same_site_page(request, "HX-Current-URL")
         if page and page != login_path and location.query:
