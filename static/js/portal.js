@@ -6,6 +6,13 @@
   var gettext = window.gettext || function (s) { return s; };
   document.documentElement.classList.add("js");
 
+  // A page that answers a form post (a refused code, a wrong password): its history entry
+  // becomes the plain address, so Back and Reload open the page afresh rather than Chrome's
+  // "Confirm Form Resubmission", and nothing is posted twice.
+  if (document.body.hasAttribute("data-post-result")) {
+    window.history.replaceState(window.history.state, "", window.location.href);
+  }
+
   var opener = null;
 
   function openDialogs(root) {
@@ -53,6 +60,20 @@
       trigger.querySelectorAll(".field-invalid").forEach(function (f) { f.classList.remove("field-invalid"); });
     }
   });
+  // The pager's First and Last links are not on the pages they open, so htmx cannot keep
+  // the focus on them: it goes to "Page N of M" instead of the top of the document.
+  var pagerPressed = false;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    pagerPressed = Boolean(event.detail.elt && event.detail.elt.closest && event.detail.elt.closest(".pager"));
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var current = document.querySelector("#users-region .pager-current");
+    if (!pagerPressed || !current || (document.activeElement && document.activeElement !== document.body)) { return; }
+    pagerPressed = false;
+    current.setAttribute("tabindex", "-1");
+    current.focus({preventScroll: true});
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     var trigger = event.detail.elt;
     if (trigger && trigger.tagName === "FORM" && document.contains(trigger)) {

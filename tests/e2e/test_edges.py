@@ -271,6 +271,32 @@ def test_a_strangers_guesses_pause_only_unknown_browsers(
     expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
 
 
+# --- 8b. Back after refused codes ----------------------------------------------------------
+def test_back_after_refused_codes_opens_pages_not_a_resubmission(
+    page, person_secret, app_code, wrong_code, step_shots
+):
+    """Each refused code is a page answering a post; Back over them must not land on
+    Chrome's "Confirm Form Resubmission", nor post a code again."""
+    user, secret = person_secret
+    steps.start(page)
+    steps.log_in_with_password(page, user.email)
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    for _ in range(2):
+        steps.enter_login_code(page, wrong_code(secret))
+        expect(page.get_by_role("alert")).to_contain_text("not right")
+    page.go_back()
+    expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)  # opened afresh, not the old answer
+    step_shots(page, "back-after-wrong-code")
+    assert len(posts) == 2
+    steps.enter_login_code(page, app_code(secret))
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    page.go_back()  # to the code step's address: logged in now, it leads to the profile
+    expect(page.get_by_role("heading", name="My profile", level=1)).to_be_visible()
+    assert len(posts) == 3
+
+
 # --- 9. Wording ------------------------------------------------------------------------------
 def test_contact_support_on_the_code_step_is_a_link(page, person_secret):
     user, _ = person_secret
