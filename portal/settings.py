@@ -405,6 +405,12 @@ TWOFACTOR_WEBAUTHN_ORIGINS = env.list(
 )
 # "Don't ask for a code on this browser": days (the security policy can switch it off).
 TWOFACTOR_TRUSTED_BROWSER_DAYS = env.int("TWOFACTOR_TRUSTED_BROWSER_DAYS", default=30)
+# Its cookie is __Host- and Secure like the session's; over plain http neither, or the
+# browser would drop it and every login would ask for a code again.
+TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME = (
+    "__Host-twofactor_trusted" if SECURE_COOKIES else "twofactor_trusted"
+)
+TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE = SECURE_COOKIES
 # The address a trusted browser is recorded with: the portal's own reading of the proxies.
 TWOFACTOR_CLIENT_IP = "portal.client_ip.client_ip"
 # Past the 2FA deadline of the security policy, these stay open besides setup: logging

@@ -90,6 +90,13 @@ class AppSettings:
         )
 
     @property
+    def TRUSTED_BROWSER_COOKIE_SECURE(self) -> bool:
+        """TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE: send that cookie over https only.
+        Default: True. A site served over plain http (a development server) turns it off
+        together with the "__Host-" prefix: browsers keep neither from an http page."""
+        return bool(getattr(settings, "TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE", True))
+
+    @property
     def CLIENT_IP(self) -> str:
         """TWOFACTOR_CLIENT_IP: dotted path of a function(request) -> the client's IP address,
         for the record of a trusted browser (a project behind a proxy names its own).

@@ -117,6 +117,24 @@ def test_an_unknown_log_level_stops_start_up_naming_the_variable():
             id="SECURE_COOKIES=1",
         ),
         pytest.param(
+            {**EMBEDDED, "SECURE_COOKIES": "1"},
+            "TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME",
+            "__Host-twofactor_trusted",
+            id="SECURE_COOKIES=1 trusted browser cookie",
+        ),
+        pytest.param(
+            {**EMBEDDED, "SECURE_COOKIES": "1"},
+            "TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE",
+            True,
+            id="SECURE_COOKIES=1 trusted browser cookie Secure",
+        ),
+        pytest.param(
+            EMBEDDED,
+            "TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME",
+            "twofactor_trusted",
+            id="DEBUG=1 trusted browser cookie",
+        ),
+        pytest.param(
             {**EMBEDDED, "SESSION_COOKIE_AGE": " 3600 "},
             "SESSION_COOKIE_AGE",
             3600,

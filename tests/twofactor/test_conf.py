@@ -14,6 +14,8 @@ def test_every_setting_has_a_default(settings):
         "TWOFACTOR_DONE_URL",
         "TWOFACTOR_LOGIN_URL",
         "TWOFACTOR_SUPPORT_URL",
+        "TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME",
+        "TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE",
     ]:
         if hasattr(settings, name):
             delattr(settings, name)
@@ -22,6 +24,9 @@ def test_every_setting_has_a_default(settings):
     assert app_settings.DONE_URL == settings.LOGIN_REDIRECT_URL
     assert app_settings.LOGIN_URL == settings.LOGIN_URL
     assert app_settings.SUPPORT_URL == ""
+    # Lifted into another project, the trust cookie is https-only unless it says otherwise.
+    assert app_settings.TRUSTED_BROWSER_COOKIE_NAME == "__Host-twofactor_trusted"
+    assert app_settings.TRUSTED_BROWSER_COOKIE_SECURE is True
 
 
 def test_settings_are_read_at_call_time():

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
+from django.conf import settings
 from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import default_token_generator
@@ -36,7 +37,7 @@ from twofactor.models import TOTPDevice, TrustedBrowser
 Kind = SecurityEvent.Kind
 User = get_user_model()
 
-COOKIE = "__Host-twofactor_trusted"
+COOKIE = settings.TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME  # the test server: plain http
 LOGIN_URL = "/accounts/login/"
 LOGOUT_URL = "/accounts/logout/"
 CODE_URL = "/2fa/login/"
@@ -210,18 +211,35 @@ def test_a_ticked_box_is_ignored_when_the_policy_turns_trust_off(client, ann, cl
 
 
 # --- Trusting a browser ---------------------------------------------------------------
+@override_settings(
+    TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME="__Host-twofactor_trusted",
+    TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE=True,
+)
 def test_a_right_code_with_the_box_sets_a_secure_host_only_cookie(client, ann, clock):
+    # As the portal sets it in production (SECURE_COOKIES, the default with DEBUG off).
     user, secret = ann
     password_step(client, user)
     response = client.post(CODE_URL, {"code": code_at(secret, clock.now), "remember_browser": "1"})
-    cookie = response.cookies[COOKIE]
-    assert cookie.key == "__Host-twofactor_trusted"
+    cookie = response.cookies["__Host-twofactor_trusted"]
     assert cookie["secure"] is True
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
     assert cookie["path"] == "/"
     assert cookie["domain"] == ""  # __Host-: no Domain
     assert int(cookie["max-age"]) == THIRTY_DAYS
+
+
+def test_over_plain_http_the_cookie_is_one_the_browser_keeps(client, ann, clock):
+    # SECURE_COOKIES=0 (a server on plain http, as here): a Secure or __Host- cookie set
+    # from an http page is dropped by the browser, so it is neither.
+    assert COOKIE == "twofactor_trusted"
+    user, secret = ann
+    password_step(client, user)
+    response = client.post(CODE_URL, {"code": code_at(secret, clock.now), "remember_browser": "1"})
+    cookie = response.cookies[COOKIE]
+    assert cookie["secure"] == ""
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
 
 
 def test_the_database_keeps_only_the_hash_of_the_token(client, ann, clock):

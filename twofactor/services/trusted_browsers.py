@@ -128,7 +128,7 @@ def trust_browser(
         TOKEN_SEPARATOR.join([*kept, token]),
         max_age=int(timedelta(days=days).total_seconds()),
         path="/",  # what the __Host- prefix requires, with Secure and no Domain
-        secure=True,
+        secure=app_settings.TRUSTED_BROWSER_COOKIE_SECURE,
         httponly=True,
         samesite="Lax",
     )
