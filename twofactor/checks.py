@@ -85,6 +85,29 @@ def check_backup_code_keys_set(app_configs: Any, **kwargs: Any) -> list[CheckMes
     ]
 
 
+# Cookie names that browsers keep only from https, and only with Secure.
+SECURE_ONLY_PREFIXES = ("__Host-", "__Secure-")
+
+
+@register(Tags.security)
+def check_trusted_browser_cookie(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """A __Host- or __Secure- name without Secure is dropped by every browser: "Don't ask
+    for a code on this browser" would be offered, recorded, and never work."""
+    name = app_settings.TRUSTED_BROWSER_COOKIE_NAME
+    if app_settings.TRUSTED_BROWSER_COOKIE_SECURE or not name.startswith(SECURE_ONLY_PREFIXES):
+        return []
+    return [
+        Error(
+            f"TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME {name!r} needs "
+            "TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE: browsers drop a cookie of that name "
+            "unless it is Secure.",
+            hint="Over https keep both defaults; on a plain-http development server set "
+            'the name without the prefix too (e.g. "twofactor_trusted").',
+            id="twofactor.E005",
+        )
+    ]
+
+
 @register(Tags.security)
 def check_webauthn_relying_party(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Passkeys can only work where the RP id is a host name and every origin is on it:

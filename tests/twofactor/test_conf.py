@@ -1,8 +1,10 @@
 """twofactor's settings: each has a default, and is read when it is used."""
 
+import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory, override_settings
 
+from twofactor.checks import check_trusted_browser_cookie
 from twofactor.conf import app_settings
 from twofactor.responses import done
 
@@ -41,3 +43,20 @@ def test_the_code_step_starts_over_at_the_login_url_setting(client, settings):
     settings.TWOFACTOR_LOGIN_URL = "/elsewhere/login/"
     response = client.get("/2fa/login/")  # no pending login
     assert response["Location"] == "/elsewhere/login/"
+
+
+@pytest.mark.parametrize(
+    ("name", "secure", "refused"),
+    [
+        ("__Host-twofactor_trusted", True, False),
+        ("twofactor_trusted", False, False),
+        ("twofactor_trusted", True, False),
+        ("__Host-twofactor_trusted", False, True),
+        ("__Secure-trusted", False, True),
+    ],
+)
+def test_a_cookie_name_that_needs_secure_is_refused_without_it(settings, name, secure, refused):
+    settings.TWOFACTOR_TRUSTED_BROWSER_COOKIE_NAME = name
+    settings.TWOFACTOR_TRUSTED_BROWSER_COOKIE_SECURE = secure
+    errors = check_trusted_browser_cookie(None)
+    assert [error.id for error in errors] == (["twofactor.E005"] if refused else [])
