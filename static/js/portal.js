@@ -61,17 +61,18 @@
     }
   });
   // The pager's First and Last links are not on the pages they open, so htmx cannot keep
-  // the focus on them: it goes to "Page N of M" instead of the top of the document.
+  // the focus on them: it goes to the count ("101–110 of 110 users") at the top of the
+  // list, in view where the new page is shown, instead of the top of the document.
   var pagerPressed = false;
   document.addEventListener("htmx:beforeRequest", function (event) {
     pagerPressed = Boolean(event.detail.elt && event.detail.elt.closest && event.detail.elt.closest(".pager"));
   });
   document.addEventListener("htmx:afterSettle", function () {
-    var current = document.querySelector("#users-region .pager-current");
-    if (!pagerPressed || !current || (document.activeElement && document.activeElement !== document.body)) { return; }
+    var count = document.querySelector("#users-region .result-count");
+    if (!pagerPressed || !count || (document.activeElement && document.activeElement !== document.body)) { return; }
     pagerPressed = false;
-    current.setAttribute("tabindex", "-1");
-    current.focus({preventScroll: true});
+    count.setAttribute("tabindex", "-1");
+    count.focus({preventScroll: true});
   });
 
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -90,8 +91,15 @@
     form.dataset.submitting = "1";
     setBusy(form, event.submitter || form.querySelector("[type=submit]"), true);
   });
-  // Back from the next page (bfcache): the form is usable again.
-  window.addEventListener("pageshow", function () {
+  // Back from the next page (bfcache): the form is usable again. A one-time code the
+  // browser kept in its field is stale by then (and, refused once, would be refused
+  // again and counted): the field starts empty.
+  window.addEventListener("pageshow", function (event) {
+    var navigation = window.performance && performance.getEntriesByType &&
+      performance.getEntriesByType("navigation")[0];
+    if (event.persisted || (navigation && navigation.type === "back_forward")) {
+      document.querySelectorAll("input[autocomplete=one-time-code]").forEach(function (input) { input.value = ""; });
+    }
     document.querySelectorAll("form[data-submitting]").forEach(function (form) {
       delete form.dataset.submitting;
       setBusy(form, form.querySelector(".is-busy") || form.querySelector("[type=submit]"), false);

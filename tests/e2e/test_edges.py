@@ -288,6 +288,7 @@ def test_back_after_refused_codes_opens_pages_not_a_resubmission(
     page.go_back()
     expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)  # opened afresh, not the old answer
+    expect(page.get_by_label("Verification code")).to_have_value("")  # not the refused code
     step_shots(page, "back-after-wrong-code")
     assert len(posts) == 2
     steps.enter_login_code(page, app_code(secret))
