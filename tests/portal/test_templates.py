@@ -4,6 +4,9 @@ import re
 from pathlib import Path
 
 import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted(
@@ -28,3 +31,21 @@ def test_a_short_comment_closes_on_its_own_line(path):
         if UNCLOSED_COMMENT.search(line)
     ]
     assert not unclosed, f"{{# without #}} on line(s) {unclosed}: use {{% comment %}} instead"
+
+
+@pytest.mark.django_db
+def test_a_page_answering_a_post_is_marked_for_its_history_entry(client, django_user_model):
+    django_user_model.objects.create_user(email="ann@example.com", password=PASSWORD)
+    page = client.get("/accounts/login/").content.decode()
+    assert "data-post-result" not in page
+    refused = client.post("/accounts/login/", {"username": "ann@example.com", "password": "no"})
+    assert refused.status_code == 200
+    assert "<body" in refused.content.decode() and "data-post-result" in refused.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_csrf_refusal_is_not_marked_its_address_may_take_posts_only():
+    refused = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "x"})
+    assert refused.status_code == 403
+    assert "Please try again" in refused.content.decode()
+    assert "data-post-result" not in refused.content.decode()
