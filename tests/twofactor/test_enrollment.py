@@ -685,6 +685,9 @@ def test_when_confirm_its_you_lapses_at_check_the_typed_code_is_kept(clock, in_s
     assert "more than 10 minutes since you last confirmed it's you" in page
     assert "What you entered is kept" in page
     assert f'name="resume-code" value="{code}"' in page
+    # Its history entry stays a post (the page's script turns only the others into their
+    # address): a Reload sends the kept code again rather than opening the page empty.
+    assert "data-post-result" not in page
     done = in_sudo.post(
         ENABLE_URL, {"sudo": "1", "password": PASSWORD, "resume-code": code}, follow=True
     )
