@@ -48,8 +48,11 @@
     }
   }
 
+  // Set for the pager's First and Last (see the afterSettle listener below).
+  var pagerPressed = false;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var trigger = event.detail.elt;
+    pagerPressed = Boolean(trigger && trigger.closest && trigger.closest(".pager"));
     if (trigger && trigger.closest && !trigger.closest("dialog")) { opener = trigger; }
     if (trigger && trigger.tagName === "FORM") {
       var submitter = event.detail.requestConfig && event.detail.requestConfig.triggeringEvent &&
@@ -63,14 +66,11 @@
   // The pager's First and Last links are not on the pages they open, so htmx cannot keep
   // the focus on them: it goes to the count ("101–110 of 110 users") at the top of the
   // list, in view where the new page is shown, instead of the top of the document.
-  var pagerPressed = false;
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    pagerPressed = Boolean(event.detail.elt && event.detail.elt.closest && event.detail.elt.closest(".pager"));
-  });
   document.addEventListener("htmx:afterSettle", function () {
+    var pressed = pagerPressed;
+    pagerPressed = false;  // only for the swap that link asked for
     var count = document.querySelector("#users-region .result-count");
-    if (!pagerPressed || !count || (document.activeElement && document.activeElement !== document.body)) { return; }
-    pagerPressed = false;
+    if (!pressed || !count || (document.activeElement && document.activeElement !== document.body)) { return; }
     count.setAttribute("tabindex", "-1");
     count.focus({preventScroll: true});
   });
